@@ -1,0 +1,1 @@
+"""The `lob` operator command."""

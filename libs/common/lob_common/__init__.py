@@ -1,0 +1,1 @@
+"""Shared building blocks of the LOB services (contracts, config, database, outbox, ops)."""

@@ -1,0 +1,232 @@
+"""The database side every service shares: engine, migrations, unit of work, messaging tables.
+
+A use case runs inside one UnitOfWork: its state change, the events it will publish (the outbox)
+and, for an event handler, the id of the event it processed, all commit together or not at all.
+Rule: never do network I/O (SMTP, RPC, broker) inside a unit of work. Under eventlet a blocked
+SQLite writer stalls the whole process, and a long transaction holds locks for others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from lob_common.contracts import Event, dump_event, new_event
+from lob_common.logging import correlation_id
+
+log = logging.getLogger(__name__)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; store times in UTC with a tzinfo")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def messaging_tables(metadata: MetaData) -> None:
+    """Add the outbox and the processed-events table to a service's metadata."""
+    Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(64), nullable=False),
+        Column("body", JSON, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=True, index=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+    )
+    Table(
+        "processed_events",
+        metadata,
+        Column("event_id", String(36), primary_key=True),
+        Column("handler", String(128), primary_key=True),
+        Column("processed_at", UTCDateTime, nullable=False),
+    )
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings our access pattern needs on each backend."""
+    if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def migrate(engine: Engine, script_location: str | Path, lock_name: str = "") -> None:
+    """Bring the schema to the newest Alembic revision.
+
+    On PostgreSQL, replicas starting together take an advisory lock so only one migrates.
+    """
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            key = zlib.crc32(f"lob-migrate:{lock_name or script_location}".encode())
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def run_migrations_online(target_metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py (one way to run Alembic)."""
+    from alembic import context
+
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        url = context.config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("run migrations with `lob migrate SERVICE` (no database URL given)")
+        with make_engine(url).begin() as connection:
+            _configure_and_run(context, connection, target_metadata)
+        return
+    _configure_and_run(context, connection, target_metadata)
+
+
+def _configure_and_run(context: Any, connection: Any, target_metadata: MetaData) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+class UnitOfWork:
+    """One transaction: state changes + outgoing events + processed incoming event ids."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker,
+        metadata: MetaData,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._outbox = metadata.tables["outbox"]
+        self._processed = metadata.tables["processed_events"]
+        self._on_commit = on_commit
+        self._emitted = 0
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def emit(self, event_type: str, payload: dict[str, Any]) -> Event:
+        """Validate an event against its contract and put it in the outbox of this transaction."""
+        evt = new_event(event_type, payload, correlation_id=correlation_id.get())
+        self.session.execute(
+            insert(self._outbox).values(
+                event_id=evt.event_id,
+                event_type=evt.event_type,
+                body=json.loads(json.dumps(dump_event(evt))),
+                created_at=utcnow(),
+                attempts=0,
+            )
+        )
+        self._emitted += 1
+        return evt
+
+    def claim(self, evt: Event) -> bool:
+        """Record that the receiving handler processes `evt`; False if it already did."""
+        if not evt.handler:
+            raise ValueError("claim() needs an event as delivered to a handler")
+        key = {"event_id": evt.event_id, "handler": evt.handler}
+        seen = self.session.execute(select(self._processed.c.event_id).filter_by(**key)).first()
+        if seen:
+            return False
+        # Two replicas racing on one redelivered event: the loser's commit fails on the primary
+        # key, its message is retried, and the retry finds the claim above and changes nothing.
+        self.session.execute(insert(self._processed).values(**key, processed_at=utcnow()))
+        return True
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self._emitted and self._on_commit:
+            self._on_commit()
+        self._emitted = 0
+
+
+class DatabaseHandle:
+    """What a service worker gets: open units of work, reach the engine."""
+
+    def __init__(
+        self, engine: Engine, metadata: MetaData, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        self.engine = engine
+        self.metadata = metadata
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._on_commit = on_commit
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions, self.metadata, self._on_commit)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))

@@ -1,0 +1,263 @@
+"""Consuming events reliably: validation, bounded retries with back-off, dead letters, replay.
+
+nameko's own event handler acknowledges a message whose handler raised, so the message is gone.
+Ours never forgets one:
+- a malformed message (fails its contract) is parked at once in `<queue>.dead` with the reason;
+- a handler error is retried via `<queue>.retry` (a delay queue whose expired messages flow back
+  to the handler's queue) with growing delays, and parked after EVENT_MAX_ATTEMPTS attempts;
+- the original is acknowledged only after its copy is safely in the retry or dead queue (publisher
+  confirms); if that fails the original is requeued.
+`lob dead-letters replay` moves parked messages back to their queue once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from kombu import Connection, Queue
+from nameko.amqp.publish import Publisher
+from nameko.events import SERVICE_POOL
+from nameko.events import EventHandler as NamekoEventHandler
+from nameko.exceptions import ContainerBeingKilled
+
+from lob_common import metrics
+from lob_common.contracts import SUBSCRIPTIONS, MalformedEvent, parse_event, queue_name
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-lob-attempt"
+ERROR_HEADER = "x-lob-error"
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_RETRY_BASE_SECONDS = 2.0
+
+
+def retry_queue(name: str) -> Queue:
+    return Queue(
+        f"{name}.retry",
+        durable=True,
+        queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+    )
+
+
+def dead_queue(name: str) -> Queue:
+    return Queue(f"{name}.dead", durable=True)
+
+
+class EventHandler(NamekoEventHandler):
+    """`@event_handler(source, event_type)`: the method receives a validated contracts.Event."""
+
+    def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
+        super().__init__(
+            source_service,
+            event_type,
+            handler_type=SERVICE_POOL,
+            reliable_delivery=True,
+            requeue_on_error=False,
+            **kwargs,
+        )
+
+    @property
+    def handler_id(self) -> str:
+        return f"{self.container.service_name}.{self.method_name}"
+
+    def setup(self) -> None:
+        subscribers = SUBSCRIPTIONS.get((self.source_service, self.event_type), ())
+        if self.handler_id not in subscribers:
+            raise RuntimeError(
+                f"{self.handler_id} handles {self.source_service}.{self.event_type} but is not in "
+                "lob_common.contracts.SUBSCRIPTIONS; add it so the producer declares its queue"
+            )
+        super().setup()
+        config = self.container.config
+        self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+        self.retry_base = float(config.get("EVENT_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS))
+        self.publisher = Publisher(config["AMQP_URI"], use_confirms=True, retry=True)
+        self.retry_queue = retry_queue(self.queue.name)
+        self.dead_queue = dead_queue(self.queue.name)
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        try:
+            evt = replace(parse_event(body, self.event_type), handler=self.handler_id)
+        except MalformedEvent as exc:
+            log.error("parking malformed %s message: %s", self.event_type, exc)
+            self._forward(
+                message, body, self.dead_queue, attempt=0, error=str(exc), outcome="dead_lettered"
+            )
+            return
+        context_data = self.unpack_message_headers(message)
+        handle_result = partial(self._handle_result, message, body)
+        try:
+            self.container.spawn_worker(
+                self, (evt,), {}, context_data=context_data, handle_result=handle_result
+            )
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def _handle_result(
+        self, message: Any, body: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
+        if exc_info is None:
+            outcome = "duplicate" if result is False else "processed"
+            metrics.EVENTS_CONSUMED.labels(self.event_type, self.handler_id, outcome).inc()
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0)) + 1
+        error = f"{exc_info[0].__name__}: {exc_info[1]}"
+        if attempt < self.max_attempts:
+            delay = self.retry_base * (4 ** (attempt - 1))
+            log.warning(
+                "%s failed on %s (attempt %d of %d, next in %.0fs): %s",
+                self.handler_id,
+                self.event_type,
+                attempt,
+                self.max_attempts,
+                delay,
+                error,
+            )
+            self._forward(
+                message, body, self.retry_queue, attempt, error, "retried", expiration=delay
+            )
+        else:
+            log.error(
+                "%s failed on %s %d times; parked in %s: %s",
+                self.handler_id,
+                self.event_type,
+                attempt,
+                self.dead_queue.name,
+                error,
+            )
+            self._forward(message, body, self.dead_queue, attempt, error, "dead_lettered")
+        return result, exc_info
+
+    def _forward(
+        self,
+        message: Any,
+        body: Any,
+        queue: Queue,
+        attempt: int,
+        error: str,
+        outcome: str,
+        expiration: float | None = None,
+    ) -> None:
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                ATTEMPT_HEADER: attempt,
+                ERROR_HEADER: error[:2000],
+                "x-lob-failed-at": datetime.now(UTC).isoformat(),
+                "x-lob-queue": self.queue.name,
+            }
+        )
+        try:
+            self.publisher.publish(
+                body,
+                exchange="",
+                routing_key=queue.name,
+                headers=headers,
+                declare=[queue],
+                expiration=expiration,
+            )
+        except Exception:
+            log.exception(
+                "could not move a %s message to %s; requeueing it", self.event_type, queue.name
+            )
+            self.queue_consumer.requeue_message(message)
+            return
+        metrics.EVENTS_CONSUMED.labels(self.event_type, self.handler_id, outcome).inc()
+        self.queue_consumer.ack_message(message)
+
+
+event_handler = EventHandler.decorator
+
+
+def handler_queues(service: str) -> list[str]:
+    """The event queues a service consumes from (from the subscription table)."""
+    return [
+        queue_name(source, event_type, handler)
+        for (source, event_type), handlers in SUBSCRIPTIONS.items()
+        for handler in handlers
+        if handler.split(".", 1)[0] == service
+    ]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    event_type: str
+    event_id: str
+    attempts: int
+    error: str
+    failed_at: str
+
+
+def dead_letter_counts(amqp_uri: str, service: str) -> dict[str, int]:
+    """Messages waiting in each dead-letter queue of a service (0 where none was ever parked)."""
+    counts: dict[str, int] = {}
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        for name in handler_queues(service):
+            queue = dead_queue(name)
+            channel = connection.channel()
+            try:
+                _, count, _ = queue(channel).queue_declare()
+            finally:
+                channel.close()
+            counts[queue.name] = count
+    return counts
+
+
+def _drain(amqp_uri: str, service: str, limit: int | None) -> Iterator[tuple[str, Any, Any]]:
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        taken = 0
+        for name in handler_queues(service):
+            queue = dead_queue(name)(channel)
+            queue.declare()
+            while limit is None or taken < limit:
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                taken += 1
+                yield name, message, channel
+
+
+def list_dead_letters(amqp_uri: str, service: str, limit: int = 100) -> list[DeadLetter]:
+    """Look at parked messages without removing them.
+
+    They are read unacknowledged, so closing the connection puts every one back.
+    """
+    return [_describe(name, message) for name, message, _ in _drain(amqp_uri, service, limit)]
+
+
+def replay_dead_letters(amqp_uri: str, service: str, limit: int | None = None) -> int:
+    """Move parked messages back to their handler's queue with a fresh attempt count."""
+    publisher = Publisher(amqp_uri, use_confirms=True, retry=True)
+    moved = 0
+    for name, message, _ in _drain(amqp_uri, service, limit):
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-lob")}
+        publisher.publish(json.loads(message.body), exchange="", routing_key=name, headers=headers)
+        message.ack()
+        moved += 1
+    return moved
+
+
+def _describe(queue: str, message: Any) -> DeadLetter:
+    headers = message.headers or {}
+    try:
+        body = json.loads(message.body)
+    except (ValueError, TypeError):
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    return DeadLetter(
+        queue=queue,
+        event_type=str(body.get("event_type", "?")),
+        event_id=str(body.get("event_id", "?")),
+        attempts=int(headers.get(ATTEMPT_HEADER, 0)),
+        error=str(headers.get(ERROR_HEADER, "")),
+        failed_at=str(headers.get("x-lob-failed-at", "")),
+    )

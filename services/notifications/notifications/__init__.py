@@ -1,0 +1,1 @@
+"""Notifications: tells schools, pupils and parents what they need to know, by email."""

@@ -1,0 +1,54 @@
+"""The notifications service: queues a message per event and delivers it over SMTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import eventlet
+from nameko.rpc import RpcProxy
+from nameko.timer import timer
+
+from lob_common.contracts import Event
+from lob_common.messaging import event_handler
+from lob_common.providers import Database, ServiceBase
+from notifications import handlers
+from notifications.adapters.smtp import Mailer
+from notifications.adapters.tables import Base
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+RPC_TIMEOUT_SECONDS = 10
+
+
+class NotificationsService(ServiceBase):
+    name = "notifications"
+    db = Database(Base.metadata, MIGRATIONS)
+    registration = RpcProxy("registration")
+
+    def _contact(self, registration_id: str) -> dict[str, Any] | None:
+        with eventlet.Timeout(
+            RPC_TIMEOUT_SECONDS, TimeoutError("registration did not answer within 10 s")
+        ):
+            return self.registration.contact(registration_id)
+
+    def _deliver(self, ids: list[str] | None = None) -> dict[str, int]:
+        mailer = Mailer(self.config)
+        return handlers.deliver_due(
+            self.db, self._contact, mailer.send, int(self.config.get("MAIL_MAX_ATTEMPTS", 8)), ids
+        )
+
+    @event_handler("registration", "signed_up")
+    def handle_signed_up(self, event: Event) -> bool:
+        message_id = handlers.queue_message(self.db, event, "sign_up_confirmation")
+        if message_id:
+            self._deliver([message_id])
+        return message_id is not None
+
+    @event_handler("registration", "person_erased")
+    def handle_person_erased(self, event: Event) -> bool:
+        return handlers.forget_person(self.db, event)
+
+    @timer(interval=15)
+    def deliver_due(self) -> None:
+        """Retries what could not be delivered at once (SMTP or registration away)."""
+        self._deliver()

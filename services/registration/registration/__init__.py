@@ -1,0 +1,1 @@
+"""Registration: the activity catalogue, sign-ups and the people who sign up."""

@@ -1,0 +1,90 @@
+"""Registration's tables (SQLAlchemy 2 ORM). Personal data lives only in `persons`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lob_common.db import UTCDateTime, messaging_tables
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+messaging_tables(Base.metadata)
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # vmbo, pro, vso, mbo, vavo, other
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    location: Mapped[str] = mapped_column(String(200), default="")
+    capacity: Mapped[int | None]
+    sign_up_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sessions, rounds, workshops, buses, stops: the structure scheduling needs, as published.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    school_year: Mapped[int | None]
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    phase: Mapped[str | None] = mapped_column(String(16))
+    parent_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_persons_email", "email"),)
+
+
+class Registration(Base):
+    __tablename__ = "registrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    status: Mapped[str] = mapped_column(String(16))  # signed_up, cancelled
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    consent: Mapped[str] = mapped_column(String(16))  # not_required, pending, given
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_registrations_idempotency_key"),
+        Index("ix_registrations_activity_person", "activity_id", "person_id"),
+    )

@@ -1,0 +1,429 @@
+"""Registration's use cases: authenticate, publish an activity, sign up, look up a contact.
+
+Each use case runs in one unit of work: the change and the event it emits commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from werkzeug.wrappers import Request
+
+from lob_common import metrics
+from lob_common.db import DatabaseHandle, UnitOfWork, utcnow
+from lob_common.http import (
+    Problem,
+    bearer_token,
+    forbidden,
+    invalid,
+    not_found,
+    same_secret,
+    unauthorized,
+)
+from lob_common.timeutil import local, local_date
+from registration.adapters.tables import Activity, Person, Registration, School
+from registration.domain.rules import age_on, check_preferences, consent_required, phase_of
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the operator (everything) or one school (its own pupils only)."""
+
+    kind: str  # "operator" or "school"
+    school_id: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == "operator"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def authenticate(db: DatabaseHandle, request: Request, operator_key: str | None) -> Caller:
+    token = bearer_token(request)
+    if same_secret(token, operator_key):
+        return Caller("operator")
+    if token:
+        with db() as uow:
+            school = uow.session.scalar(select(School).filter_by(api_key_hash=hash_key(token)))
+        if school:
+            return Caller("school", school.id)
+    raise unauthorized()
+
+
+def require_operator(caller: Caller) -> None:
+    if not caller.is_operator:
+        raise forbidden("Alleen de regionale projectgroep (operator) mag dit.")
+
+
+def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
+    """A new API key for a school (the old one stops working). Only its hash is stored."""
+    key = "sch_" + secrets.token_urlsafe(24)
+    with db() as uow:
+        school = uow.session.get(School, school_id)
+        if school is None:
+            raise LookupError(f"school {school_id} does not exist")
+        school.api_key_hash = hash_key(key)
+        uow.commit()
+    return key
+
+
+# --- activities --------------------------------------------------------------------------------
+
+
+def publish_activity(db: DatabaseHandle, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Create or update an activity and announce it; returns (activity, created)."""
+    details = {k: data[k] for k in ("rounds", "sessions", "workshops", "buses", "stops")}
+    with db() as uow:
+        activity = uow.session.get(Activity, data["id"])
+        created = activity is None
+        if created:
+            activity = Activity(id=data["id"])
+            uow.session.add(activity)
+        for key in (
+            "kind",
+            "title",
+            "starts_at",
+            "ends_at",
+            "location",
+            "capacity",
+            "sign_up_closes_at",
+        ):
+            setattr(activity, key, data[key])
+        activity.details = _jsonable(details)
+        activity.published_at = utcnow()
+        uow.session.flush()
+        uow.emit("activity_published", _activity_event(activity))
+        uow.commit()
+        return activity_view(activity), created
+
+
+def _activity_event(activity: Activity) -> dict[str, Any]:
+    return {
+        "activity_id": activity.id,
+        "kind": activity.kind,
+        "title": activity.title,
+        "starts_at": activity.starts_at.isoformat(),
+        "ends_at": activity.ends_at.isoformat(),
+        "location": activity.location,
+        "capacity": activity.capacity,
+        "sign_up_closes_at": activity.sign_up_closes_at.isoformat()
+        if activity.sign_up_closes_at
+        else None,
+        **activity.details,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def activity_view(activity: Activity, signed_up: int | None = None) -> dict[str, Any]:
+    view = {
+        "id": activity.id,
+        "kind": activity.kind,
+        "title": activity.title,
+        "starts_at": local(activity.starts_at).isoformat(),
+        "ends_at": local(activity.ends_at).isoformat(),
+        "location": activity.location,
+        "capacity": activity.capacity,
+        "sign_up_closes_at": local(activity.sign_up_closes_at).isoformat()
+        if activity.sign_up_closes_at
+        else None,
+        **activity.details,
+    }
+    if signed_up is not None:
+        view["signed_up"] = signed_up
+    return view
+
+
+def list_activities(db: DatabaseHandle) -> list[dict[str, Any]]:
+    with db() as uow:
+        counts = dict(
+            uow.session.execute(
+                select(Registration.activity_id, func.count())
+                .where(Registration.status == "signed_up")
+                .group_by(Registration.activity_id)
+            ).all()
+        )
+        activities = uow.session.scalars(
+            select(Activity).where(Activity.published_at.is_not(None)).order_by(Activity.starts_at)
+        ).all()
+        return [activity_view(a, counts.get(a.id, 0)) for a in activities]
+
+
+# --- sign-ups ----------------------------------------------------------------------------------
+
+
+def sign_up(
+    db: DatabaseHandle, data: dict[str, Any], caller: Caller, idempotency_key: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Register one person for one activity; returns (registration, created).
+
+    A repeated request with the same Idempotency-Key returns the first result, so a client that
+    lost the answer can safely send again.
+    """
+    with db() as uow:
+        if idempotency_key:
+            earlier = uow.session.scalar(
+                select(Registration).filter_by(idempotency_key=_scoped(caller, idempotency_key))
+            )
+            if earlier is not None:
+                return registration_view(earlier), False
+        activity = _open_activity(uow, data["activity_id"])
+        school = _school_for(uow, data, caller)
+        _check_person(data, activity, school)
+        person = _find_or_create_person(uow, data, school)
+        if _already_signed_up(uow, activity.id, person.id):
+            raise Problem(
+                409,
+                "already-signed-up",
+                "Al aangemeld",
+                f"Deze persoon is al aangemeld voor '{activity.title}'.",
+            )
+        registration = _create_registration(uow, activity, person, data, caller, idempotency_key)
+        uow.emit("signed_up", _signed_up_event(activity, person, school, registration))
+        uow.commit()
+        metrics.SIGN_UPS.labels(activity.kind, person.role).inc()
+        return registration_view(registration), True
+
+
+def _scoped(caller: Caller, key: str) -> str:
+    return f"{caller.kind}:{caller.school_id or ''}:{key}"[:128]
+
+
+def _open_activity(uow: UnitOfWork, activity_id: str) -> Activity:
+    activity = uow.session.get(Activity, activity_id)
+    if activity is None or activity.published_at is None:
+        raise invalid(
+            [{"field": "activity_id", "message": f"Onbekende activiteit: {activity_id}."}]
+        )
+    closes = activity.sign_up_closes_at or activity.starts_at
+    if utcnow() >= closes:
+        raise Problem(
+            409,
+            "sign-up-closed",
+            "Aanmelding gesloten",
+            f"De aanmelding voor '{activity.title}' is gesloten sinds "
+            f"{local(closes):%d-%m-%Y %H:%M}.",
+        )
+    return activity
+
+
+def _school_for(uow: UnitOfWork, data: dict[str, Any], caller: Caller) -> School | None:
+    school_id = data.get("school_id")
+    if not caller.is_operator:
+        if school_id and school_id != caller.school_id:
+            raise forbidden("Een school kan alleen eigen leerlingen aanmelden.")
+        school_id = caller.school_id if data["role"] == "pupil" else school_id
+    if not school_id:
+        return None
+    school = uow.session.get(School, school_id)
+    if school is None:
+        raise invalid([{"field": "school_id", "message": f"Onbekende school: {school_id}."}])
+    return school
+
+
+def _check_person(data: dict[str, Any], activity: Activity, school: School | None) -> None:
+    errors = [
+        {"field": v.field, "message": v.message}
+        for v in check_preferences(
+            activity.kind,
+            data["choices"],
+            data["backup"],
+            data["ranking"],
+            {s["session_id"] for s in activity.details.get("sessions", [])},
+            {w["workshop_id"] for w in activity.details.get("workshops", [])},
+        )
+    ]
+    day = local_date(activity.starts_at)
+    birth = data.get("date_of_birth")
+    if birth is not None:
+        age = age_on(birth, day)
+        if not 10 <= age <= 30 and data["role"] != "professional":
+            errors.append(
+                {
+                    "field": "date_of_birth",
+                    "message": f"Leeftijd op de dag zelf zou {age} zijn; klopt de datum?",
+                }
+            )
+        if data["role"] == "young_adult" and not 12 <= age <= 27:
+            errors.append(
+                {
+                    "field": "date_of_birth",
+                    "message": "Jongeren kunnen zich aanmelden van 12 tot en met 27 jaar.",
+                }
+            )
+    if consent_required(data["role"], birth, day) and not data.get("parent_email"):
+        errors.append(
+            {
+                "field": "parent_email",
+                "message": "Onder de 16 is toestemming van een "
+                "ouder nodig: geef het e-mailadres van een ouder of verzorger.",
+            }
+        )
+    if errors:
+        raise invalid(errors)
+
+
+def _find_or_create_person(uow: UnitOfWork, data: dict[str, Any], school: School | None) -> Person:
+    """One person record per person, so a pupil on several activities is one participant."""
+    person = uow.session.scalar(
+        select(Person).filter_by(
+            email=data["email"].lower(),
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            date_of_birth=data.get("date_of_birth"),
+        )
+    )
+    if person is None:
+        person = Person(
+            id=str(uuid.uuid4()),
+            created_at=utcnow(),
+            email=data["email"].lower(),
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            date_of_birth=data.get("date_of_birth"),
+        )
+        uow.session.add(person)
+    person.role = data["role"]
+    person.school_id = school.id if school else None
+    person.school_year = data.get("school_year")
+    person.municipality = data.get("municipality") or (school.municipality if school else None)
+    person.phase = phase_of(data["role"], school.kind if school else None, data.get("phase"))
+    person.parent_email = data.get("parent_email") or person.parent_email
+    uow.session.flush()
+    return person
+
+
+def _already_signed_up(uow: UnitOfWork, activity_id: str, person_id: str) -> bool:
+    return (
+        uow.session.scalar(
+            select(Registration.id).filter_by(
+                activity_id=activity_id, person_id=person_id, status="signed_up"
+            )
+        )
+        is not None
+    )
+
+
+def _create_registration(
+    uow: UnitOfWork,
+    activity: Activity,
+    person: Person,
+    data: dict[str, Any],
+    caller: Caller,
+    key: str | None,
+) -> Registration:
+    preferences = {k: data[k] for k in ("choices", "backup", "ranking") if data[k]}
+    needs_consent = consent_required(
+        person.role, person.date_of_birth, local_date(activity.starts_at)
+    )
+    registration = Registration(
+        id=str(uuid.uuid4()),
+        activity_id=activity.id,
+        person_id=person.id,
+        school_id=person.school_id,
+        status="signed_up",
+        preferences=preferences,
+        consent="pending" if needs_consent else "not_required",
+        idempotency_key=_scoped(caller, key) if key else None,
+        created_at=utcnow(),
+    )
+    uow.session.add(registration)
+    uow.session.flush()
+    return registration
+
+
+def _signed_up_event(
+    activity: Activity, person: Person, school: School | None, registration: Registration
+) -> dict[str, Any]:
+    age = (
+        age_on(person.date_of_birth, local_date(activity.starts_at))
+        if person.date_of_birth
+        else None
+    )
+    return {
+        "registration_id": registration.id,
+        "activity_id": activity.id,
+        "activity_kind": activity.kind,
+        "activity_starts_at": activity.starts_at.isoformat(),
+        "person_id": person.id,
+        "role": person.role,
+        "school_id": school.id if school else None,
+        "school_year": person.school_year,
+        "age": age,
+        "phase": person.phase,
+        "municipality": person.municipality,
+        "consent_required": registration.consent == "pending",
+        "preferences": registration.preferences,
+        "signed_up_at": registration.created_at.isoformat(),
+    }
+
+
+def registration_view(registration: Registration) -> dict[str, Any]:
+    return {
+        "registration_id": registration.id,
+        "activity_id": registration.activity_id,
+        "person_id": registration.person_id,
+        "school_id": registration.school_id,
+        "status": registration.status,
+        "consent": registration.consent,
+        "preferences": registration.preferences,
+        "created_at": local(registration.created_at).isoformat(),
+    }
+
+
+def get_registration(db: DatabaseHandle, registration_id: str, caller: Caller) -> dict[str, Any]:
+    with db() as uow:
+        registration = uow.session.get(Registration, registration_id)
+        if registration is None or not (
+            caller.is_operator or registration.school_id == caller.school_id
+        ):
+            raise not_found(f"Aanmelding {registration_id}")
+        return registration_view(registration)
+
+
+def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | None:
+    """What notifications needs to write to someone about a registration; None once erased."""
+    with db() as uow:
+        row = uow.session.execute(
+            select(Registration, Person, Activity)
+            .join(Person, Person.id == Registration.person_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .where(Registration.id == registration_id)
+        ).first()
+        if row is None:
+            return None
+        registration, person, activity = row
+        return {
+            "registration_id": registration.id,
+            "person_id": person.id,
+            "first_name": person.first_name,
+            "email": person.email,
+            "parent_email": person.parent_email,
+            "role": person.role,
+            "consent": registration.consent,
+            "activity": {
+                "id": activity.id,
+                "title": activity.title,
+                "kind": activity.kind,
+                "starts_at": activity.starts_at.isoformat(),
+                "ends_at": activity.ends_at.isoformat(),
+                "location": activity.location,
+            },
+        }

@@ -1,0 +1,4 @@
+from lob_common.db import run_migrations_online
+from registration.adapters.tables import Base
+
+run_migrations_online(Base.metadata)

@@ -1,0 +1,103 @@
+"""The registration HTTP API's input and output schemas (marshmallow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from lob_common.contracts import (
+    ACTIVITY_KINDS,
+    PHASES,
+    BusSpec,
+    RoundSpec,
+    SessionSpec,
+    StopSpec,
+    WorkshopSpec,
+)
+from lob_common.timeutil import AMSTERDAM
+
+SIGN_UP_ROLES = ("pupil", "young_adult", "professional")
+_name = validate.Length(min=1, max=100)
+_slug = validate.Regexp(
+    r"^[a-z0-9][a-z0-9-]{0,63}$",
+    error="Gebruik kleine letters, cijfers en streepjes (hoogstens 64).",
+)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class SignUpIn(_Strict):
+    """A sign-up for one activity, by or for one person."""
+
+    activity_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    role = fields.String(load_default="pupil", validate=validate.OneOf(SIGN_UP_ROLES))
+    first_name = fields.String(required=True, validate=_name)
+    last_name = fields.String(required=True, validate=_name)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    date_of_birth = fields.Date(load_default=None, allow_none=True)
+    school_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    school_year = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=6)
+    )
+    municipality = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=64)
+    )
+    phase = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PHASES))
+    parent_email = fields.Email(load_default=None, allow_none=True)
+    choices = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
+    backup = fields.String(load_default=None, allow_none=True)
+    ranking = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _role_fields(self, data: dict[str, Any], **kwargs: Any) -> None:
+        role = data.get("role", "pupil")
+        errors: dict[str, list[str]] = {}
+        if role in ("pupil", "young_adult") and not data.get("date_of_birth"):
+            errors["date_of_birth"] = ["Geboortedatum is nodig (voor leeftijd en toestemming)."]
+        if role == "pupil" and not data.get("school_id"):
+            errors["school_id"] = ["Een leerling hoort bij een school: geef school_id."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ActivityIn(_Strict):
+    """An operator publishes an activity with the structure its scheduling needs."""
+
+    id = fields.String(required=True, validate=_slug)
+    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    starts_at = fields.AwareDateTime(required=True, default_timezone=AMSTERDAM)
+    ends_at = fields.AwareDateTime(required=True, default_timezone=AMSTERDAM)
+    location = fields.String(load_default="", validate=validate.Length(max=200))
+    capacity = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0)
+    )
+    sign_up_closes_at = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=AMSTERDAM
+    )
+    rounds = fields.List(fields.Nested(RoundSpec), load_default=list)
+    sessions = fields.List(fields.Nested(SessionSpec), load_default=list)
+    workshops = fields.List(fields.Nested(WorkshopSpec), load_default=list)
+    buses = fields.List(fields.Nested(BusSpec), load_default=list)
+    stops = fields.List(fields.Nested(StopSpec), load_default=list)
+
+    @validates_schema
+    def _times(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("Het einde moet na het begin liggen.", "ends_at")
+        closes = data.get("sign_up_closes_at")
+        if closes and closes > data["starts_at"]:
+            raise ValidationError(
+                "De aanmelding moet sluiten voor de activiteit begint.", "sign_up_closes_at"
+            )

@@ -1,0 +1,56 @@
+"""The registration service: HTTP API for schools, participants and operators; RPC for others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nameko.rpc import rpc
+from werkzeug.wrappers import Request, Response
+
+from lob_common.http import json_response, load, read_json
+from lob_common.providers import Database, ServiceBase, http
+from registration import handlers
+from registration.adapters.tables import Base
+from registration.schemas import ActivityIn, SignUpIn
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class RegistrationService(ServiceBase):
+    name = "registration"
+    db = Database(Base.metadata, MIGRATIONS)
+
+    def _caller(self, request: Request) -> handlers.Caller:
+        return handlers.authenticate(self.db, request, self.config.get("OPERATOR_KEY"))
+
+    @http("POST", "/registrations")
+    def create_registration(self, request: Request) -> Response:
+        caller = self._caller(request)
+        data = load(SignUpIn(), read_json(request))
+        view, created = handlers.sign_up(
+            self.db, data, caller, request.headers.get("Idempotency-Key")
+        )
+        location = {"Location": f"/registrations/{view['registration_id']}"}
+        return json_response(view, 201 if created else 200, location)
+
+    @http("GET", "/registrations/<string:registration_id>")
+    def get_registration(self, request: Request, registration_id: str) -> Response:
+        view = handlers.get_registration(self.db, registration_id, self._caller(request))
+        return json_response(view)
+
+    @http("GET", "/activities")
+    def list_activities(self, request: Request) -> Response:
+        self._caller(request)
+        return json_response({"activities": handlers.list_activities(self.db)})
+
+    @http("POST", "/activities")
+    def publish_activity(self, request: Request) -> Response:
+        handlers.require_operator(self._caller(request))
+        view, created = handlers.publish_activity(self.db, load(ActivityIn(), read_json(request)))
+        return json_response(
+            view, 201 if created else 200, {"Location": f"/activities/{view['id']}"}
+        )
+
+    @rpc
+    def contact(self, registration_id: str) -> dict | None:
+        return handlers.contact_for(self.db, registration_id)

@@ -1,0 +1,1 @@
+"""Reporting: anonymous participation facts and the region's tables."""

@@ -1,0 +1,51 @@
+"""Participation facts: who took part in what, without names.
+
+`person_id`/`registration_id` are kept only to apply later events (cancellation, attendance,
+erasure). Erasure removes that link; the anonymous fact stays, so the published counts stay exact.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Index, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lob_common.db import UTCDateTime, messaging_tables
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+messaging_tables(Base.metadata)
+
+
+class Participation(Base):
+    __tablename__ = "participation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    registration_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    person_id: Mapped[str | None] = mapped_column(String(36))
+    activity_id: Mapped[str] = mapped_column(String(64))
+    activity_kind: Mapped[str] = mapped_column(String(32))
+    activity_date: Mapped[date] = mapped_column(Date)
+    school_id: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    age: Mapped[int | None]
+    phase: Mapped[str | None] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # signed_up, cancelled
+    attended: Mapped[bool | None]
+    signed_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_participation_activity", "activity_id", "status"),
+        Index("ix_participation_person", "person_id"),
+    )

@@ -1,0 +1,1 @@
+"""Scheduling: turns sign-ups into programmes (info day, orientation days, bus tours)."""

@@ -1,0 +1,83 @@
+"""Scheduling's use cases for incoming events. Each is idempotent (claimed by event id)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+
+from lob_common.contracts import Event, payload_json
+from lob_common.db import DatabaseHandle, utcnow
+from scheduling.adapters.tables import ActivityCopy, SignUp
+
+
+def record_activity(db: DatabaseHandle, event: Event) -> bool:
+    p = event.payload
+    with db() as uow:
+        if not uow.claim(event):
+            return False
+        activity = uow.session.get(ActivityCopy, p["activity_id"]) or ActivityCopy(
+            id=p["activity_id"]
+        )
+        activity.kind = p["kind"]
+        activity.title = p["title"]
+        activity.starts_at = p["starts_at"]
+        activity.sign_up_closes_at = p["sign_up_closes_at"]
+        as_json = payload_json(event)
+        activity.spec = {
+            k: as_json[k]
+            for k in (
+                "rounds",
+                "sessions",
+                "workshops",
+                "buses",
+                "stops",
+                "departure",
+                "travel_minutes",
+            )
+        }
+        activity.updated_at = utcnow()
+        uow.session.merge(activity)
+        uow.commit()
+        return True
+
+
+def record_sign_up(db: DatabaseHandle, event: Event) -> bool:
+    p = event.payload
+    with db() as uow:
+        if not uow.claim(event):
+            return False
+        uow.session.merge(
+            SignUp(
+                registration_id=p["registration_id"],
+                activity_id=p["activity_id"],
+                person_id=p["person_id"],
+                school_id=p["school_id"],
+                role=p["role"],
+                preferences=payload_json(event)["preferences"],
+                status="active",
+                signed_up_at=p["signed_up_at"],
+            )
+        )
+        uow.commit()
+        return True
+
+
+def record_cancellation(db: DatabaseHandle, event: Event) -> bool:
+    with db() as uow:
+        if not uow.claim(event):
+            return False
+        uow.session.execute(
+            update(SignUp)
+            .where(SignUp.registration_id == event.payload["registration_id"])
+            .values(status="cancelled")
+        )
+        uow.commit()
+        return True
+
+
+def erase_person(db: DatabaseHandle, event: Event) -> bool:
+    with db() as uow:
+        if not uow.claim(event):
+            return False
+        uow.session.execute(delete(SignUp).where(SignUp.person_id == event.payload["person_id"]))
+        uow.commit()
+        return True
