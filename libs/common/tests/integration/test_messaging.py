@@ -1,0 +1,121 @@
+"""Consuming: bounded retries, dead letters with the reason, replay; against the real broker."""
+
+from typing import ClassVar
+
+import pytest
+from kombu import Connection
+
+from lob_common import contracts
+from lob_common.contracts import dump_event, new_event, queue_name
+from lob_common.messaging import (
+    dead_letter_counts,
+    event_handler,
+    list_dead_letters,
+    replay_dead_letters,
+)
+from lob_common.testing import poll
+
+pytestmark = pytest.mark.integration
+
+QUEUE = queue_name("registration", "signed_up", "testsvc.handle_signed_up")
+PAYLOAD = {
+    "registration_id": "r1",
+    "activity_id": "a1",
+    "activity_kind": "career_event",
+    "activity_starts_at": "2027-06-05T17:00:00+00:00",
+    "person_id": "p1",
+    "role": "pupil",
+    "signed_up_at": "2026-11-23T10:00:00+00:00",
+}
+
+
+class Flaky:
+    """A handler that fails while `broken` is set; records what it processed."""
+
+    name = "testsvc"
+    broken = True
+    attempts: ClassVar[list[str]] = []
+    processed: ClassVar[list[str]] = []
+
+    @event_handler("registration", "signed_up")
+    def handle_signed_up(self, event):
+        Flaky.attempts.append(event.event_id)
+        if Flaky.broken:
+            raise RuntimeError("database on fire")
+        Flaky.processed.append(event.event_id)
+
+
+@pytest.fixture
+def flaky(broker, container_factory, monkeypatch):
+    key = ("registration", "signed_up")
+    monkeypatch.setitem(
+        contracts.SUBSCRIPTIONS, key, (*contracts.SUBSCRIPTIONS[key], "testsvc.handle_signed_up")
+    )
+    Flaky.broken, Flaky.attempts, Flaky.processed = True, [], []
+    config = {"AMQP_URI": broker, "EVENT_MAX_ATTEMPTS": 3, "EVENT_RETRY_BASE_SECONDS": 0.05}
+    container = container_factory(Flaky, config)
+    container.start()
+    return container
+
+
+def _send(amqp_uri, body):
+    with Connection(amqp_uri) as connection:
+        connection.SimpleQueue(QUEUE).put(body, serializer="json")
+
+
+def test_a_failing_handler_is_retried_then_parked_with_the_error(flaky, broker):
+    event = new_event("signed_up", PAYLOAD)
+    _send(broker, dump_event(event))
+
+    poll(
+        lambda: dead_letter_counts(broker, "testsvc").get(f"{QUEUE}.dead") == 1,
+        what="the message in the dead-letter queue",
+    )
+    assert Flaky.attempts == [event.event_id] * 3
+    [letter] = list_dead_letters(broker, "testsvc")
+    assert letter.event_id == event.event_id
+    assert letter.attempts == 3
+    assert "database on fire" in letter.error
+    # Reading the list does not remove the message
+    assert dead_letter_counts(broker, "testsvc")[f"{QUEUE}.dead"] == 1
+
+
+def test_a_malformed_message_is_parked_at_once_and_never_handled(flaky, broker):
+    _send(broker, {"event_type": "signed_up", "payload": {}})
+
+    poll(
+        lambda: dead_letter_counts(broker, "testsvc").get(f"{QUEUE}.dead") == 1,
+        what="the malformed message parked",
+    )
+    assert Flaky.attempts == []
+    [letter] = list_dead_letters(broker, "testsvc")
+    assert "invalid envelope" in letter.error
+    assert letter.attempts == 0
+
+
+def test_replay_after_the_fix_processes_the_parked_message(flaky, broker):
+    event = new_event("signed_up", PAYLOAD)
+    _send(broker, dump_event(event))
+    poll(
+        lambda: dead_letter_counts(broker, "testsvc").get(f"{QUEUE}.dead") == 1,
+        what="the message parked",
+    )
+
+    Flaky.broken = False
+    assert replay_dead_letters(broker, "testsvc") == 1
+
+    poll(lambda: Flaky.processed == [event.event_id], what="the replayed message processed")
+    assert dead_letter_counts(broker, "testsvc")[f"{QUEUE}.dead"] == 0
+
+
+def test_a_handler_missing_from_the_subscription_table_refuses_to_start(broker, container_factory):
+    class Unlisted:
+        name = "unlisted"
+
+        @event_handler("registration", "signed_up")
+        def handle_signed_up(self, event):
+            pass
+
+    container = container_factory(Unlisted, {"AMQP_URI": broker})
+    with pytest.raises(RuntimeError, match="SUBSCRIPTIONS"):
+        container.start()
