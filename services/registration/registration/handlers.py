@@ -53,9 +53,11 @@ def authenticate(db: DatabaseHandle, request: Request, operator_key: str | None)
         return Caller("operator")
     if token:
         with db() as uow:
-            school = uow.session.scalar(select(School).filter_by(api_key_hash=hash_key(token)))
-        if school:
-            return Caller("school", school.id)
+            school_id = uow.session.scalar(
+                select(School.id).filter_by(api_key_hash=hash_key(token))
+            )
+        if school_id:
+            return Caller("school", school_id)
     raise unauthorized()
 
 
@@ -231,6 +233,15 @@ def _school_for(uow: UnitOfWork, data: dict[str, Any], caller: Caller) -> School
             raise forbidden("Een school kan alleen eigen leerlingen aanmelden.")
         school_id = caller.school_id if data["role"] == "pupil" else school_id
     if not school_id:
+        if data["role"] == "pupil":
+            raise invalid(
+                [
+                    {
+                        "field": "school_id",
+                        "message": "Een leerling hoort bij een school: geef school_id.",
+                    }
+                ]
+            )
         return None
     school = uow.session.get(School, school_id)
     if school is None:

@@ -65,8 +65,6 @@ class SignUpIn(_Strict):
         errors: dict[str, list[str]] = {}
         if role in ("pupil", "young_adult") and not data.get("date_of_birth"):
             errors["date_of_birth"] = ["Geboortedatum is nodig (voor leeftijd en toestemming)."]
-        if role == "pupil" and not data.get("school_id"):
-            errors["school_id"] = ["Een leerling hoort bij een school: geef school_id."]
         if errors:
             raise ValidationError(errors)
 

@@ -1,0 +1,284 @@
+"""The registration HTTP API as schools and the website use it, on SQLite and PostgreSQL."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import requests
+from nameko.testing.services import entrypoint_hook
+from sqlalchemy import func, select
+
+from lob_common.db import DatabaseHandle, make_engine
+from lob_common.testing import OPERATOR_KEY, base_url, service_test_config
+from registration.adapters.tables import Base, Person, Registration
+from registration.demo import seed
+from registration.handlers import issue_school_key
+from registration.service import RegistrationService
+
+pytestmark = pytest.mark.integration
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+SOON = datetime.now(UTC) + timedelta(days=30)
+
+
+@pytest.fixture
+def api(broker, database_url, container_factory):
+    config = service_test_config("registration", broker, database_url)
+    container = container_factory(RegistrationService, config)
+    container.start()
+    db = DatabaseHandle(make_engine(database_url), Base.metadata)
+    seed(db, date.today())
+    url = base_url(config)
+    publish(url, career_event())
+    yield Api(url, db, container)
+    db.engine.dispose()
+
+
+class Api:
+    def __init__(self, url, db, container):
+        self.url, self.db, self.container = url, db, container
+
+    def sign_up(self, body, headers=OPERATOR, **kwargs):
+        return requests.post(f"{self.url}/registrations", json=body, headers=headers, **kwargs)
+
+    def count(self, model):
+        with self.db() as uow:
+            return uow.session.scalar(select(func.count()).select_from(model))
+
+    def outbox(self, event_type="signed_up"):
+        outbox = self.db.metadata.tables["outbox"]
+        with self.db.engine.connect() as connection:
+            return [
+                row.body
+                for row in connection.execute(
+                    select(outbox.c.body).where(outbox.c.event_type == event_type)
+                )
+            ]
+
+
+def career_event(**changes):
+    activity = {
+        "id": "loopbaanevenement-test",
+        "kind": "career_event",
+        "title": "Loopbaanevenement",
+        "starts_at": SOON.isoformat(),
+        "ends_at": (SOON + timedelta(hours=2)).isoformat(),
+        "location": "Amersfoort",
+    }
+    return {**activity, **changes}
+
+
+def publish(url, activity):
+    response = requests.post(f"{url}/activities", json=activity, headers=OPERATOR)
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+def pupil(**changes):
+    body = {
+        "activity_id": "loopbaanevenement-test",
+        "first_name": "Sanne",
+        "last_name": "de Vries",
+        "email": "sanne@example.nl",
+        "date_of_birth": "2009-03-14",
+        "school_id": "farel-college",
+        "school_year": 4,
+    }
+    return {**body, **changes}
+
+
+def test_a_pupil_signs_up_and_the_event_carries_no_personal_data(api):
+    response = api.sign_up(pupil())
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "signed_up"
+    assert body["school_id"] == "farel-college"
+    assert response.headers["Location"] == f"/registrations/{body['registration_id']}"
+    [event] = api.outbox()
+    assert event["payload"]["registration_id"] == body["registration_id"]
+    assert event["payload"]["phase"] == "vo"
+    assert event["payload"]["municipality"] == "Amersfoort"
+    text = str(event)
+    for personal in ("Sanne", "de Vries", "sanne@example.nl", "2009-03-14"):
+        assert personal not in text
+
+
+def test_every_bad_field_is_named_and_nothing_is_stored(api):
+    response = api.sign_up(
+        {"activity_id": 5, "email": "geen-adres", "school_year": 9, "shoe_size": 42}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    fields = {e["field"] for e in problem["errors"]}
+    assert fields >= {
+        "activity_id",
+        "email",
+        "school_year",
+        "shoe_size",
+        "first_name",
+        "last_name",
+        "date_of_birth",
+    }
+    assert all(e["message"] for e in problem["errors"])
+    assert problem["title"] == "De invoer klopt niet"
+    assert api.count(Person) == 0
+    assert api.count(Registration) == 0
+    assert api.outbox() == []
+
+
+def test_malformed_json_and_wrong_content_type_are_refused_plainly(api):
+    broken = requests.post(
+        f"{api.url}/registrations",
+        data="{oops",
+        headers={**OPERATOR, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 400
+    assert broken.json()["code"] == "malformed-json"
+
+    form = requests.post(
+        f"{api.url}/registrations",
+        data="a=b",
+        headers={**OPERATOR, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 415
+    assert api.count(Registration) == 0
+
+
+def test_a_pupil_without_a_school_is_refused_when_the_operator_signs_up(api):
+    response = api.sign_up(pupil(school_id=None))
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["school_id"]
+
+
+def test_an_unknown_activity_is_named(api):
+    response = api.sign_up(pupil(activity_id="bestaat-niet"))
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "activity_id", "message": "Onbekende activiteit: bestaat-niet."}
+    ]
+    assert api.count(Registration) == 0
+
+
+def test_without_a_valid_key_nothing_happens(api):
+    assert api.sign_up(pupil(), headers={}).status_code == 401
+    assert api.sign_up(pupil(), headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert api.count(Registration) == 0
+
+
+def test_a_school_key_signs_up_only_its_own_pupils(api):
+    key = issue_school_key(api.db, "farel-college")
+    school = {"Authorization": f"Bearer {key}"}
+
+    own = api.sign_up(pupil(school_id=None), headers=school)
+    other = api.sign_up(pupil(email="b@example.nl", school_id="het-element"), headers=school)
+    other_school = {"Authorization": f"Bearer {issue_school_key(api.db, 'het-element')}"}
+    peek = requests.get(
+        f"{api.url}/registrations/{own.json()['registration_id']}", headers=other_school
+    )
+
+    assert own.status_code == 201 and own.json()["school_id"] == "farel-college"
+    assert other.status_code == 403
+    assert peek.status_code == 404
+
+
+def test_a_repeated_request_with_the_same_idempotency_key_signs_up_once(api):
+    headers = {**OPERATOR, "Idempotency-Key": "website-42"}
+    first = api.sign_up(pupil(), headers=headers)
+    again = api.sign_up(pupil(), headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["registration_id"] == first.json()["registration_id"]
+    assert len(api.outbox()) == 1
+
+
+def test_the_same_person_twice_is_a_conflict(api):
+    assert api.sign_up(pupil()).status_code == 201
+    second = api.sign_up(pupil())
+    assert second.status_code == 409
+    assert "Sanne" not in second.text  # no personal data in errors (they reach the logs)
+    assert len(api.outbox()) == 1
+
+
+def test_under_sixteen_needs_a_parent_address_and_consent(api):
+    young = pupil(date_of_birth=(date.today() - timedelta(days=14 * 366)).isoformat())
+
+    refused = api.sign_up(young)
+    accepted = api.sign_up({**young, "parent_email": "ouder@example.nl"})
+
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["parent_email"]
+    assert accepted.status_code == 201
+    assert accepted.json()["consent"] == "pending"
+    assert api.outbox()[0]["payload"]["consent_required"] is True
+
+
+def test_a_closed_sign_up_is_refused(api):
+    publish(
+        api.url,
+        career_event(
+            id="gesloten",
+            sign_up_closes_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            starts_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            ends_at=(datetime.now(UTC) + timedelta(days=1, hours=2)).isoformat(),
+        ),
+    )
+
+    response = api.sign_up(pupil(activity_id="gesloten"))
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "sign-up-closed"
+
+
+def test_info_day_choices_are_checked(api):
+    sessions = [
+        {"session_id": f"S{i}", "title": f"Sessie {i}", "capacity": 30, "rounds": [1, 2, 3]}
+        for i in range(1, 6)
+    ]
+    publish(api.url, career_event(id="infodag", kind="infoday", sessions=sessions))
+
+    same_backup = api.sign_up(pupil(activity_id="infodag", choices=["S1", "S2", "S3"], backup="S2"))
+    fine = api.sign_up(pupil(activity_id="infodag", choices=["S1", "S2", "S3"], backup="S4"))
+
+    assert same_backup.status_code == 422
+    assert same_backup.json()["errors"][0]["field"] == "backup"
+    assert fine.status_code == 201
+    preferences = api.outbox()[0]["payload"]["preferences"]
+    assert (preferences["choices"], preferences["backup"]) == (["S1", "S2", "S3"], "S4")
+
+
+def test_activities_are_published_as_events_and_listed(api):
+    listed = requests.get(f"{api.url}/activities", headers=OPERATOR).json()["activities"]
+    assert "loopbaanevenement-test" in {a["id"] for a in listed}
+    published = {e["payload"]["activity_id"] for e in api.outbox("activity_published")}
+    assert {"loopbaanevenement-test", "voorlichtingsdag", "orientatiedag-1"} <= published
+
+
+def test_only_the_operator_publishes_activities(api):
+    key = issue_school_key(api.db, "farel-college")
+    response = requests.post(
+        f"{api.url}/activities",
+        json=career_event(id="x"),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 403
+
+
+def test_notifications_get_the_contact_by_rpc_and_nothing_after_erasure(api):
+    registration_id = api.sign_up(pupil()).json()["registration_id"]
+    with entrypoint_hook(api.container, "contact") as contact:
+        found = contact(registration_id)
+        missing = contact("00000000-0000-0000-0000-000000000000")
+    assert found["email"] == "sanne@example.nl"
+    assert found["activity"]["title"] == "Loopbaanevenement"
+    assert missing is None
+
+
+def test_health_readiness_and_metrics(api):
+    assert requests.get(f"{api.url}/healthz").json()["status"] == "alive"
+    ready = requests.get(f"{api.url}/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    api.sign_up(pupil())
+    metrics = requests.get(f"{api.url}/metrics").text
+    assert 'lob_sign_ups_total{activity_kind="career_event",role="pupil"}' in metrics
