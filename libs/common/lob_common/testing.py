@@ -26,8 +26,12 @@ OPERATOR_KEY = "test-operator-key"
 T = TypeVar("T")
 
 
-def poll(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.05,
-         what: str = "the expected state") -> T:
+def poll(
+    check: Callable[[], T],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "the expected state",
+) -> T:
     """Call `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -59,13 +63,19 @@ def _create_vhost(vhost: str) -> None:
     try:
         auth = ("guest", "guest")
         requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=auth, timeout=10).raise_for_status()
-        requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=auth, timeout=10,
-                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        requests.put(
+            f"{RABBIT_API}/permissions/{vhost}/guest",
+            auth=auth,
+            timeout=10,
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
     except requests.ConnectionError:
         # No management plugin: the CLI does the same, slower.
         subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
-        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest",
-                        ".*", ".*", ".*"], check=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+        )
 
 
 def _delete_vhost(vhost: str) -> None:
@@ -97,21 +107,24 @@ def isolated_postgres_database() -> Iterator[str]:
         admin.close()
 
 
-def service_test_config(service: str, amqp_uri: str, database_url: str,
-                        **overrides: Any) -> dict[str, Any]:
+def service_test_config(
+    service: str, amqp_uri: str, database_url: str, **overrides: Any
+) -> dict[str, Any]:
     """A service's own config.yml with this test's broker, database and a free HTTP port."""
     from lob_common.config import service_config
 
     config = service_config(service)
     config.pop("LOGGING", None)
-    config.update({
-        "AMQP_URI": amqp_uri,
-        "DATABASE_URL": database_url,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
-        "OPERATOR_KEY": OPERATOR_KEY,
-        "EVENT_RETRY_BASE_SECONDS": 0.05,
-        "EVENT_MAX_ATTEMPTS": 3,
-    })
+    config.update(
+        {
+            "AMQP_URI": amqp_uri,
+            "DATABASE_URL": database_url,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}",
+            "OPERATOR_KEY": OPERATOR_KEY,
+            "EVENT_RETRY_BASE_SECONDS": 0.05,
+            "EVENT_MAX_ATTEMPTS": 3,
+        }
+    )
     config.update(overrides)
     return config
 
