@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,14 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
 from lob_cli.services import SERVICES
-from lob_common.testing import OPERATOR_KEY, free_port, isolated_vhost, poll
+from lob_common.testing import (
+    OPERATOR_KEY,
+    free_port,
+    isolated_vhost,
+    poll,
+    port_open,
+    read_mail,
+)
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -70,7 +75,7 @@ class System:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        poll(lambda: _port_open(self.smtp_port), what="the SMTP sink")
+        poll(lambda: port_open(self.smtp_port), what="the SMTP sink")
 
     def start(self, name: str) -> None:
         info = SERVICES[name]
@@ -103,11 +108,7 @@ class System:
                 process.kill()
 
     def emails_to(self, address: str) -> list:
-        messages = [
-            BytesParser(policy=policy.default).parsebytes(p.read_bytes())
-            for p in sorted(self.mail.glob("*.eml"))
-        ]
-        return [m for m in messages if m["To"] == address]
+        return read_mail(self.mail, to=address)
 
     def consumed(self, service: str, handler: str, outcome: str) -> float:
         text = requests.get(f"{self.url(service)}/metrics", timeout=5).text
@@ -117,13 +118,6 @@ class System:
         )
         found = re.search(pattern, text)
         return float(found.group(1)) if found else 0.0
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")

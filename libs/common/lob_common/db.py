@@ -175,7 +175,8 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.session.rollback()
+        # close() ends any open transaction (uncommitted work is rolled back) without expiring
+        # what was loaded, so objects read inside stay readable after the block.
         self.session.close()
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> Event:

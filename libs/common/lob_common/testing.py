@@ -6,13 +6,14 @@ fail with a clear message when it never comes.
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -24,6 +25,97 @@ PG_ADMIN_URL = os.environ.get("LOB_TEST_PG_URL", "postgresql://postgres@127.0.0.
 OPERATOR_KEY = "test-operator-key"
 
 T = TypeVar("T")
+
+
+# One valid payload per event type: the contract tests round-trip them, service tests start from
+# them with `sample(event_type, **changes)`.
+AT = "2026-12-10T13:00:00+00:00"
+SAMPLES = {
+    "activity_published": {
+        "activity_id": "orientatiedag-1",
+        "kind": "orientation_day",
+        "title": "Oriëntatiedag 1",
+        "starts_at": AT,
+        "ends_at": "2026-12-10T15:00:00+00:00",
+        "location": "Amersfoort",
+        "workshops": [{"workshop_id": "w1", "title": "Techniek", "capacity": 16}],
+        "sessions": [{"session_id": "S01", "title": "Zorg", "capacity": 30, "rounds": [1, 2]}],
+        "rounds": [{"round": 1, "starts_at": AT, "ends_at": AT}],
+        "buses": [{"bus_id": "bus-1", "seats": 24}],
+        "stops": [{"stop_id": "ede", "name": "Aeres MBO Ede", "visit_minutes": 60}],
+    },
+    "signed_up": {
+        "registration_id": "r1",
+        "activity_id": "a1",
+        "activity_kind": "infoday",
+        "activity_starts_at": AT,
+        "person_id": "p1",
+        "role": "pupil",
+        "school_id": "farel-college",
+        "school_year": 3,
+        "age": 14,
+        "phase": "vo",
+        "municipality": "Amersfoort",
+        "consent_required": True,
+        "preferences": {"choices": ["S01", "S02", "S03"], "backup": "S04"},
+        "signed_up_at": AT,
+    },
+    "sign_up_cancelled": {
+        "registration_id": "r1",
+        "activity_id": "a1",
+        "person_id": "p1",
+        "cancelled_at": AT,
+        "reason": "ziek",
+    },
+    "consent_given": {"person_id": "p1", "registration_id": "r1", "given_at": AT},
+    "attendance_recorded": {
+        "registration_id": "r1",
+        "activity_id": "a1",
+        "person_id": "p1",
+        "attended": True,
+        "recorded_at": AT,
+    },
+    "person_erased": {"person_id": "p1", "erased_at": AT},
+    "programme_assigned": {
+        "activity_id": "a1",
+        "registration_id": "r1",
+        "person_id": "p1",
+        "plan_version": 1,
+        "sessions": [{"round": 1, "session_id": "S01", "title": "Zorg"}],
+    },
+    "programme_changed": {
+        "activity_id": "a1",
+        "registration_id": "r1",
+        "person_id": "p1",
+        "plan_version": 2,
+        "previous_plan_version": 1,
+        "workshop": {"workshop_id": "w1"},
+    },
+    "waitlisted": {
+        "activity_id": "a1",
+        "registration_id": "r1",
+        "person_id": "p1",
+        "position": 3,
+        "item_id": "w1",
+    },
+    "schedule_published": {"activity_id": "a1", "plan_version": 1, "assigned": 1300},
+    "notification_sent": {
+        "notification_id": "n1",
+        "template": "sign_up_confirmation",
+        "person_id": "p1",
+        "sent_at": AT,
+    },
+    "notification_failed": {
+        "notification_id": "n1",
+        "template": "sign_up_confirmation",
+        "reason": "550 no such user",
+        "failed_at": AT,
+    },
+}
+
+
+def sample(event_type: str, **changes: Any) -> dict[str, Any]:
+    return {**copy.deepcopy(SAMPLES[event_type]), **changes}
 
 
 def poll(
@@ -131,3 +223,116 @@ def service_test_config(
 
 def base_url(config: dict[str, Any]) -> str:
     return f"http://{config['WEB_SERVER_ADDRESS']}"
+
+
+class TcpProxy:
+    """A switchable TCP forwarder to a real server, to test 'the broker is away, then back'.
+
+    While closed, connecting to its port is refused; `open()` starts forwarding to the target,
+    `close()` stops listening and cuts every forwarded connection (like a broker restart).
+    """
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.port = free_port()
+        self.target = (target_host, target_port)
+        self._server: Any = None
+        self._threads: list[Any] = []
+        self._sockets: list[Any] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self._server is not None
+
+    def url(self, vhost_uri: str) -> str:
+        """The given AMQP URI, pointed at this proxy instead."""
+        return vhost_uri.replace(f":{self.target[1]}/", f":{self.port}/", 1)
+
+    def open(self) -> None:
+        import eventlet
+
+        self._server = eventlet.listen(("127.0.0.1", self.port))
+        self._threads.append(eventlet.spawn(self._accept))
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.kill()
+        for sock in [*self._sockets, self._server]:
+            if sock is not None:
+                sock.close()
+        self._threads, self._sockets, self._server = [], [], None
+
+    def _accept(self) -> None:
+        import eventlet
+
+        while True:
+            client, _ = self._server.accept()
+            upstream = eventlet.connect(self.target)
+            self._sockets += [client, upstream]
+            self._threads.append(eventlet.spawn(self._pipe, client, upstream))
+            self._threads.append(eventlet.spawn(self._pipe, upstream, client))
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except (OSError, EOFError):  # the other direction closed both sockets
+            pass
+        finally:
+            for sock in (source, sink):
+                with suppress(OSError):
+                    sock.close()
+
+
+def publish_event(
+    amqp_uri: str, event_type: str, payload: dict[str, Any], event: Any = None
+) -> Any:
+    """Publish an event as its producer would (same exchange and envelope); returns it."""
+    from nameko.amqp.publish import Publisher
+    from nameko.standalone.events import get_event_exchange
+
+    from lob_common.contracts import dump_event, new_event
+
+    event = event or new_event(event_type, payload)
+    Publisher(amqp_uri).publish(
+        dump_event(event), routing_key=event_type, exchange=get_event_exchange(event.producer, {})
+    )
+    return event
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+@contextmanager
+def mail_sink(folder: Any, port: int) -> Iterator[None]:
+    """The `lob mail-sink` SMTP server as a process, saving each message to `folder`."""
+    import sys
+    from pathlib import Path
+
+    lob = Path(sys.executable).parent / "lob"
+    process = subprocess.Popen(
+        [str(lob), "mail-sink", "--dir", str(folder), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        poll(lambda: port_open(port), what="the SMTP sink to listen")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def read_mail(folder: Any, to: str | None = None) -> list[Any]:
+    """The messages the sink saved (parsed), optionally only those to one address."""
+    from email import policy
+    from email.parser import BytesParser
+    from pathlib import Path
+
+    parsed = [
+        BytesParser(policy=policy.default).parsebytes(p.read_bytes())
+        for p in sorted(Path(folder).glob("*.eml"))
+    ]
+    return [m for m in parsed if to is None or m["To"] == to]

@@ -2,13 +2,15 @@
 
 from datetime import UTC, date, datetime, timedelta
 
+import eventlet
 import pytest
 import requests
+from kombu import Connection
 from nameko.testing.services import entrypoint_hook
 from sqlalchemy import func, select
 
 from lob_common.db import DatabaseHandle, make_engine
-from lob_common.testing import OPERATOR_KEY, base_url, service_test_config
+from lob_common.testing import OPERATOR_KEY, TcpProxy, base_url, poll, service_test_config
 from registration.adapters.tables import Base, Person, Registration
 from registration.demo import seed
 from registration.handlers import issue_school_key
@@ -282,3 +284,55 @@ def test_health_readiness_and_metrics(api):
     api.sign_up(pupil())
     metrics = requests.get(f"{api.url}/metrics").text
     assert 'lob_sign_ups_total{activity_kind="career_event",role="pupil"}' in metrics
+
+
+def test_with_the_broker_away_at_start_it_is_not_ready_but_keeps_every_sign_up(
+    broker, tmp_path, container_factory
+):
+    proxy = TcpProxy(5672)
+    config = service_test_config("registration", proxy.url(broker), f"sqlite:///{tmp_path}/r.db")
+    container = container_factory(RegistrationService, config)
+    starting = eventlet.spawn(container.start)  # start() waits for the broker; HTTP serves already
+    url = base_url(config)
+    db = DatabaseHandle(make_engine(config["DATABASE_URL"]), Base.metadata)
+    try:
+        poll(lambda: _status(f"{url}/readyz") == 503, what="readiness to say 503")
+        assert requests.get(f"{url}/readyz").json()["checks"]["broker"].startswith("unreachable")
+        seed(db, date.today())
+        publish(url, career_event())
+        accepted = requests.post(f"{url}/registrations", json=pupil(), headers=OPERATOR)
+        assert accepted.status_code == 201
+
+        proxy.open()
+        poll(
+            lambda: _status(f"{url}/readyz") == 200,
+            timeout=30,
+            what="ready once the broker is back",
+        )
+        poll(
+            lambda: _queued(broker, "evt-registration-signed_up--scheduling.handle_signed_up"),
+            timeout=30,
+            what="the sign-up made while away to reach scheduling's queue",
+        )
+    finally:
+        if not proxy.is_open:
+            proxy.open()
+        starting.wait()
+        container.stop()  # while the broker is reachable, so the consumer can leave cleanly
+        proxy.close()
+        db.engine.dispose()
+
+
+def _status(url):
+    try:
+        return requests.get(url, timeout=5).status_code
+    except requests.ConnectionError:
+        return None
+
+
+def _queued(amqp_uri, queue):
+    with Connection(amqp_uri) as connection:
+        try:
+            return connection.default_channel.queue_declare(queue, passive=True).message_count
+        except Exception:  # noqa: BLE001 - not declared yet
+            return 0

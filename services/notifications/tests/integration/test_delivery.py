@@ -1,0 +1,158 @@
+"""Notifications with the real registration service (RPC for the contact) and an SMTP sink."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import requests
+from nameko.testing.services import entrypoint_hook
+from sqlalchemy import select, update
+
+from lob_common.db import DatabaseHandle, make_engine
+from lob_common.testing import (
+    OPERATOR_KEY,
+    base_url,
+    free_port,
+    mail_sink,
+    poll,
+    read_mail,
+    service_test_config,
+)
+from notifications.adapters.tables import Base, Message
+from notifications.service import NotificationsService
+from registration.adapters.tables import Base as RegistrationBase
+from registration.demo import seed
+from registration.service import RegistrationService
+
+pytestmark = pytest.mark.integration
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+SOON = datetime.now(UTC) + timedelta(days=30)
+
+
+class Setup:
+    def __init__(self, registration_url, db, mail, notifications):
+        self.registration_url = registration_url
+        self.db = db
+        self.mail = mail
+        self.notifications = notifications
+
+    def sign_up(self, email="sanne@example.nl"):
+        response = requests.post(
+            f"{self.registration_url}/registrations",
+            headers=OPERATOR,
+            json={
+                "activity_id": "netwerk",
+                "first_name": "Sanne",
+                "last_name": "de Vries",
+                "email": email,
+                "date_of_birth": "2008-01-02",
+                "school_id": "farel-college",
+            },
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def messages(self):
+        with self.db() as uow:
+            return uow.session.scalars(select(Message)).all()
+
+    def sent_events(self):
+        outbox = self.db.metadata.tables["outbox"]
+        with self.db.engine.connect() as connection:
+            return connection.execute(select(outbox.c.event_type)).scalars().all()
+
+
+@pytest.fixture
+def setup(broker, database_url, tmp_path, container_factory):
+    registration_config = service_test_config(
+        "registration", broker, f"sqlite:///{tmp_path}/registration.db"
+    )
+    registration = container_factory(RegistrationService, registration_config)
+    registration.start()
+    seed(
+        DatabaseHandle(make_engine(registration_config["DATABASE_URL"]), RegistrationBase.metadata),
+        date.today(),
+    )
+    url = base_url(registration_config)
+    requests.post(
+        f"{url}/activities",
+        headers=OPERATOR,
+        json={
+            "id": "netwerk",
+            "kind": "network_meeting",
+            "title": "Lerend Netwerk",
+            "starts_at": SOON.isoformat(),
+            "ends_at": (SOON + timedelta(hours=2)).isoformat(),
+            "location": "Amersfoort",
+        },
+    ).raise_for_status()
+    smtp_port = free_port()
+    config = service_test_config(
+        "notifications",
+        broker,
+        database_url,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_port,
+        MAIL_MAX_ATTEMPTS=3,
+    )
+    notifications = container_factory(NotificationsService, config)
+    notifications.start()
+    db = DatabaseHandle(make_engine(database_url), Base.metadata)
+    yield Setup(url, db, tmp_path / "mail", notifications), smtp_port
+    db.engine.dispose()
+
+
+def test_a_sign_up_is_confirmed_by_one_dutch_email_with_an_invitation(setup):
+    s, smtp_port = setup
+    with mail_sink(s.mail, smtp_port):
+        registration = s.sign_up()
+        [mail] = poll(lambda: read_mail(s.mail), what="the email")
+
+    assert mail["To"] == "sanne@example.nl"
+    assert mail["Subject"] == "Aanmelding ontvangen: Lerend Netwerk"
+    [invite] = list(mail.iter_attachments())
+    ics = invite.get_content()
+    ics = ics.decode() if isinstance(ics, bytes) else ics
+    assert f"UID:{registration['registration_id']}@lob-regio-eem" in ics
+    [message] = s.messages()
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert s.sent_events() == ["notification_sent"]
+
+
+def test_while_smtp_is_down_the_message_waits_and_goes_out_later(setup):
+    s, smtp_port = setup
+    s.sign_up()
+    [message] = poll(
+        lambda: [m for m in s.messages() if (m.status, m.attempts) == ("pending", 1)],
+        what="the first failed attempt",
+    )
+    assert message.status == "pending"
+    assert "Connection" in message.last_error or "refused" in message.last_error
+
+    with mail_sink(s.mail, smtp_port):
+        with s.db() as uow:  # the retry time has come
+            uow.session.execute(update(Message).values(next_attempt_at=datetime.now(UTC)))
+            uow.commit()
+        with entrypoint_hook(s.notifications, "deliver_due") as deliver_due:
+            deliver_due()
+        poll(lambda: read_mail(s.mail), what="the email after SMTP came back")
+
+    assert [(m.status, m.attempts) for m in s.messages()] == [("sent", 2)]
+
+
+def test_after_the_last_attempt_the_message_is_failed_and_announced(setup):
+    s, _ = setup
+    s.sign_up()
+    poll(
+        lambda: [m for m in s.messages() if (m.status, m.attempts) == ("pending", 1)],
+        what="the first attempt",
+    )
+    for _ in range(2):
+        with s.db() as uow:
+            uow.session.execute(update(Message).values(next_attempt_at=datetime.now(UTC)))
+            uow.commit()
+        with entrypoint_hook(s.notifications, "deliver_due") as deliver_due:
+            deliver_due()
+
+    [message] = s.messages()
+    assert (message.status, message.attempts) == ("failed", 3)
+    assert s.sent_events() == ["notification_failed"]

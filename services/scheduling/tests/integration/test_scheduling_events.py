@@ -1,0 +1,61 @@
+"""Scheduling keeps its own copy of the catalogue and the sign-ups, from registration's events."""
+
+import pytest
+from sqlalchemy import select
+
+from lob_common.db import DatabaseHandle, make_engine
+from lob_common.testing import poll, publish_event, sample, service_test_config
+from scheduling.adapters.tables import ActivityCopy, Base, SignUp
+from scheduling.service import SchedulingService
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def scheduling(broker, database_url, container_factory):
+    container = container_factory(
+        SchedulingService, service_test_config("scheduling", broker, database_url)
+    )
+    container.start()
+    db = DatabaseHandle(make_engine(database_url), Base.metadata)
+    yield db
+    db.engine.dispose()
+
+
+def _rows(db, model):
+    with db() as uow:
+        return uow.session.scalars(select(model)).all()
+
+
+def test_activities_and_sign_ups_with_preferences_are_kept(scheduling, broker):
+    publish_event(broker, "activity_published", sample("activity_published", activity_id="a1"))
+    publish_event(broker, "signed_up", sample("signed_up", activity_id="a1"))
+
+    [activity] = poll(lambda: _rows(scheduling, ActivityCopy), what="the activity copy")
+    [signup] = poll(lambda: _rows(scheduling, SignUp), what="the sign-up")
+    assert activity.spec["sessions"][0]["session_id"] == "S01"
+    assert activity.spec["workshops"][0]["capacity"] == 16
+    assert signup.preferences["choices"] == ["S01", "S02", "S03"]
+    assert signup.preferences["backup"] == "S04"
+    assert signup.status == "active"
+
+
+def test_cancellation_and_erasure(scheduling, broker):
+    publish_event(broker, "signed_up", sample("signed_up", registration_id="r1", person_id="p1"))
+    publish_event(broker, "signed_up", sample("signed_up", registration_id="r2", person_id="p2"))
+    poll(lambda: len(_rows(scheduling, SignUp)) == 2, what="two sign-ups")
+
+    publish_event(
+        broker,
+        "sign_up_cancelled",
+        sample("sign_up_cancelled", registration_id="r1", person_id="p1"),
+    )
+    publish_event(broker, "person_erased", sample("person_erased", person_id="p2"))
+
+    poll(
+        lambda: (
+            [(s.registration_id, s.status) for s in _rows(scheduling, SignUp)]
+            == [("r1", "cancelled")]
+        ),
+        what="r1 cancelled and p2 erased",
+    )
