@@ -60,23 +60,24 @@ def run(no_demo: bool) -> None:
             f"demo season: {counts['schools']} schools, "
             f"{counts['activities_created']} new activities"
         )
+    smtp_port = int(os.environ.get("SMTP_PORT", "1025"))  # notifications sends to the same port
     supervisor = Supervisor(env)
-    supervisor.start("mail", mail_sink_argv(var / "mail", 1025))
+    supervisor.start("mail", mail_sink_argv(var / "mail", smtp_port))
     for name in SERVICES:
         supervisor.start(name, nameko_argv(name))
-    _banner(key, var)
+    _banner(key, var, smtp_port)
     sys.exit(supervisor.wait())
 
 
-def _banner(key: str, var: Path) -> None:
+def _banner(key: str, var: Path, smtp_port: int) -> None:
     lines = [
         "",
         "LOB services starting:",
         *(
-            f"  {s.name:<14} http://127.0.0.1:{s.port}  (/metrics /healthz /readyz)"
+            f"  {s.name:<14} http://{s.address}  (/metrics /healthz /readyz)"
             for s in SERVICES.values()
         ),
-        f"  mail sink      smtp://127.0.0.1:1025 -> {var / 'mail'}/*.eml",
+        f"  mail sink      smtp://127.0.0.1:{smtp_port} -> {var / 'mail'}/*.eml",
         f"  operator key   {key}   (development only; also in var/operator-key)",
         "Ctrl-C stops everything.",
         "",

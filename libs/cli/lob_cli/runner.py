@@ -50,7 +50,11 @@ def ensure_broker(amqp_uri: str, say: callable = print) -> None:
     """Make sure RabbitMQ answers; start (or install) it on a Debian machine when we are root."""
     if broker_reachable(amqp_uri):
         return
-    local = any(h in amqp_uri for h in ("@localhost", "@127.0.0.1"))
+    # Only a broker we could start ourselves: this machine, RabbitMQ's own port, and root.
+    local = any(
+        f"@{h}:5672/" in amqp_uri or amqp_uri.endswith(f"@{h}:5672")
+        for h in ("localhost", "127.0.0.1")
+    )
     if local and os.geteuid() == 0:
         if not shutil.which("rabbitmq-server") and shutil.which("apt-get"):
             say("RabbitMQ is not installed; installing it with apt-get (one time, a minute)...")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,11 @@ class ServiceInfo:
     name: str
     entry: str  # module:Class for `nameko run`
     port: int
+
+    @property
+    def address(self) -> str:
+        """Where it listens: <NAME>_HTTP from the environment, or the local default."""
+        return os.environ.get(f"{self.name.upper()}_HTTP", f"127.0.0.1:{self.port}")
 
     @property
     def config_path(self) -> Path:
