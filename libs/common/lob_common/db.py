@@ -89,6 +89,21 @@ def messaging_tables(metadata: MetaData) -> None:
     )
 
 
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata() -> MetaData:
+    """A service's MetaData: our constraint naming convention plus the messaging tables."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    messaging_tables(metadata)
+    return metadata
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings our access pattern needs on each backend."""
     if url.startswith("sqlite"):

@@ -13,20 +13,12 @@ from lob_common.messaging import (
     list_dead_letters,
     replay_dead_letters,
 )
-from lob_common.testing import poll
+from lob_common.testing import poll, sample
 
 pytestmark = pytest.mark.integration
 
 QUEUE = queue_name("registration", "signed_up", "testsvc.handle_signed_up")
-PAYLOAD = {
-    "registration_id": "r1",
-    "activity_id": "a1",
-    "activity_kind": "career_event",
-    "activity_starts_at": "2027-06-05T17:00:00+00:00",
-    "person_id": "p1",
-    "role": "pupil",
-    "signed_up_at": "2026-11-23T10:00:00+00:00",
-}
+PAYLOAD = sample("signed_up")
 
 
 class Flaky:

@@ -10,19 +10,11 @@ from sqlalchemy import MetaData, select
 from lob_common.contracts import SUBSCRIPTIONS, MalformedEvent, new_event, queue_name
 from lob_common.db import DatabaseHandle, make_engine, messaging_tables
 from lob_common.outbox import OutboxRelay
-from lob_common.testing import free_port
+from lob_common.testing import free_port, sample
 
 pytestmark = pytest.mark.integration
 
-SIGNED_UP = {
-    "registration_id": "r1",
-    "activity_id": "a1",
-    "activity_kind": "career_event",
-    "activity_starts_at": "2027-06-05T17:00:00+00:00",
-    "person_id": "p1",
-    "role": "pupil",
-    "signed_up_at": "2026-11-23T10:00:00+00:00",
-}
+SIGNED_UP = sample("signed_up")
 SCHEDULING_QUEUE = queue_name("registration", "signed_up", "scheduling.handle_signed_up")
 
 
