@@ -99,3 +99,55 @@ class ActivityIn(_Strict):
             raise ValidationError(
                 "De aanmelding moet sluiten voor de activiteit begint.", "sign_up_closes_at"
             )
+
+
+class RegistrationOut(Schema):
+    """A registration as the API returns it (times in Europe/Amsterdam with offset)."""
+
+    registration_id = fields.String(required=True)
+    activity_id = fields.String(required=True)
+    person_id = fields.String(required=True)
+    school_id = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("signed_up", "cancelled")))
+    consent = fields.String(
+        required=True, validate=validate.OneOf(("not_required", "pending", "given"))
+    )
+    preferences = fields.Dict(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class ActivityOut(Schema):
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    title = fields.String(required=True)
+    starts_at = fields.String(required=True, metadata={"format": "date-time"})
+    ends_at = fields.String(required=True, metadata={"format": "date-time"})
+    location = fields.String(required=True)
+    capacity = fields.Integer(allow_none=True, required=True)
+    sign_up_closes_at = fields.String(allow_none=True, required=True)
+    rounds = fields.List(fields.Dict(), required=True)
+    sessions = fields.List(fields.Dict(), required=True)
+    workshops = fields.List(fields.Dict(), required=True)
+    buses = fields.List(fields.Dict(), required=True)
+    stops = fields.List(fields.Dict(), required=True)
+    signed_up = fields.Integer(metadata={"description": "Current sign-ups (in lists)."})
+
+
+class ActivityListOut(Schema):
+    activities = fields.List(fields.Nested(ActivityOut), required=True)
+
+
+class FieldError(Schema):
+    field = fields.String(required=True)
+    message = fields.String(required=True, metadata={"description": "Dutch, for people."})
+
+
+class ProblemOut(Schema):
+    """RFC 9457 problem details; `code` is stable for programs, the texts are Dutch."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    code = fields.String(required=True)
+    detail = fields.String()
+    errors = fields.List(fields.Nested(FieldError))

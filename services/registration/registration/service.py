@@ -11,6 +11,7 @@ from lob_common.http import json_response, load, read_json
 from lob_common.providers import Database, ServiceBase, http
 from registration import handlers
 from registration.adapters.tables import Base
+from registration.openapi import openapi_document
 from registration.schemas import ActivityIn, SignUpIn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,6 +51,10 @@ class RegistrationService(ServiceBase):
         return json_response(
             view, 201 if created else 200, {"Location": f"/activities/{view['id']}"}
         )
+
+    @http("GET", "/openapi.json")
+    def openapi(self, request: Request) -> Response:
+        return json_response(openapi_document())
 
     @rpc
     def contact(self, registration_id: str) -> dict | None:

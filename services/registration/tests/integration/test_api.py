@@ -14,6 +14,7 @@ from lob_common.testing import OPERATOR_KEY, TcpProxy, base_url, poll, service_t
 from registration.adapters.tables import Base, Person, Registration
 from registration.demo import seed
 from registration.handlers import issue_school_key
+from registration.schemas import ActivityListOut, ProblemOut, RegistrationOut
 from registration.service import RegistrationService
 
 pytestmark = pytest.mark.integration
@@ -336,3 +337,18 @@ def _queued(amqp_uri, queue):
             return connection.default_channel.queue_declare(queue, passive=True).message_count
         except Exception:  # noqa: BLE001 - not declared yet
             return 0
+
+
+def test_the_openapi_document_describes_what_the_api_really_returns(api):
+    document = requests.get(f"{api.url}/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert {"/registrations", "/registrations/{registration_id}", "/activities"} <= set(
+        document["paths"]
+    )
+    created = api.sign_up(pupil())
+    refused = api.sign_up({})
+    listed = requests.get(f"{api.url}/activities", headers=OPERATOR).json()
+
+    assert RegistrationOut().validate(created.json()) == {}
+    assert ProblemOut().validate(refused.json()) == {}
+    assert ActivityListOut().validate(listed) == {}
