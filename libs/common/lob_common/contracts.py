@@ -291,6 +291,9 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "notifications.handle_person_erased",
         "reporting.handle_person_erased",
     ),
+    ("scheduling", "programme_assigned"): ("notifications.handle_programme_assigned",),
+    ("scheduling", "programme_changed"): ("notifications.handle_programme_changed",),
+    ("scheduling", "waitlisted"): ("notifications.handle_waitlisted",),
 }
 
 

@@ -9,7 +9,7 @@ import eventlet
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
-from lob_common.contracts import Event
+from lob_common.contracts import Event, payload_json
 from lob_common.messaging import event_handler
 from lob_common.providers import Database, ServiceBase
 from notifications import handlers
@@ -39,10 +39,27 @@ class NotificationsService(ServiceBase):
 
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:
-        message_id = handlers.queue_message(self.db, event, "sign_up_confirmation")
+        return self._queue_and_deliver(event, "sign_up_confirmation", keep_payload=False)
+
+    def _queue_and_deliver(self, event: Event, template: str, keep_payload: bool = True) -> bool:
+        """Store the message (with the payload only where the text needs it), then send it."""
+        data = payload_json(event) if keep_payload else None
+        message_id = handlers.queue_message(self.db, event, template, data)
         if message_id:
             self._deliver([message_id])
         return message_id is not None
+
+    @event_handler("scheduling", "programme_assigned")
+    def handle_programme_assigned(self, event: Event) -> bool:
+        return self._queue_and_deliver(event, "programme_assigned")
+
+    @event_handler("scheduling", "programme_changed")
+    def handle_programme_changed(self, event: Event) -> bool:
+        return self._queue_and_deliver(event, "programme_changed")
+
+    @event_handler("scheduling", "waitlisted")
+    def handle_waitlisted(self, event: Event) -> bool:
+        return self._queue_and_deliver(event, "waitlisted")
 
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:

@@ -17,11 +17,14 @@ def invitation(
     location: str = "",
     sequence: int = 0,
     cancelled: bool = False,
+    description: str = "",
 ) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", "-//LOB regio Eem//lob-backend//NL")
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancelled else "REQUEST")
+    # PUBLISH: an entry to add or update, no reply expected (REQUEST would need an organizer
+    # and attendees). Same UID + higher SEQUENCE updates the existing entry.
+    calendar.add("method", "PUBLISH")
     entry = CalendarEvent()
     entry.add("uid", uid)
     entry.add("sequence", sequence)
@@ -31,6 +34,8 @@ def invitation(
     entry.add("summary", title)
     if location:
         entry.add("location", location)
+    if description:
+        entry.add("description", description)
     entry.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     calendar.add_component(entry)
     return calendar.to_ical()

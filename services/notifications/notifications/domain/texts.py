@@ -94,8 +94,112 @@ def sign_up_confirmation(contact: dict[str, Any], data: dict[str, Any]) -> Email
         to=contact["email"],
         subject=f"Aanmelding ontvangen: {activity['title']}",
         text="\n".join(lines) + "\n",
-        attachments=(("afspraak.ics", "text/calendar; method=REQUEST", ics),),
+        attachments=(("afspraak.ics", "text/calendar; method=PUBLISH", ics),),
     )
 
 
-TEMPLATES = {"sign_up_confirmation": sign_up_confirmation}
+def _programme_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for item in data.get("sessions", []):
+        when = ""
+        if item.get("starts_at") and item.get("ends_at"):
+            start = datetime.fromisoformat(item["starts_at"])
+            end = datetime.fromisoformat(item["ends_at"])
+            when = f" ({dutch_time(start)} - {dutch_time(end)})"
+        what = item.get("title") or item.get("session_id")
+        if not item.get("session_id"):
+            what = "nog geen plek; de organisatie neemt contact op"
+        room = f", {item['room']}" if item.get("room") else ""
+        lines.append(f"- Ronde {item['round']}{when}: {what}{room}")
+    if data.get("workshop"):
+        workshop = data["workshop"]
+        where = f" ({workshop['location']})" if workshop.get("location") else ""
+        lines.append(f"- Workshop: {workshop.get('title') or workshop['workshop_id']}{where}")
+    if data.get("seat"):
+        lines.append(f"- Bus {data['seat']['bus_id']}, stoel {data['seat']['seat']}")
+    return lines
+
+
+def _programme_email(
+    contact: dict[str, Any], data: dict[str, Any], subject: str, opening: str
+) -> Email:
+    activity = contact["activity"]
+    starts = datetime.fromisoformat(activity["starts_at"])
+    ends = datetime.fromisoformat(activity["ends_at"])
+    where = f" in {activity['location']}" if activity.get("location") else ""
+    programme = _programme_lines(data)
+    lines = [
+        f"Beste {contact['first_name']},",
+        "",
+        opening,
+        "",
+        f"{activity['title']}: {dutch_date(starts)}, {dutch_time(starts)} - "
+        f"{dutch_time(ends)} uur{where}.",
+        "",
+        *programme,
+        "",
+        "De afspraak in je agenda is bijgewerkt. Kun je toch niet? Meld je dan af, zodat "
+        "iemand anders je plek kan krijgen.",
+        "",
+        "Met vriendelijke groet,",
+        "Projectgroep LOB regio Eem",
+    ]
+    ics = invitation(
+        uid=f"{contact['registration_id']}@lob-regio-eem",
+        title=activity["title"],
+        starts_at=starts,
+        ends_at=ends,
+        location=activity.get("location", ""),
+        sequence=int(data.get("plan_version", 0)),
+        description="\n".join(programme),
+    )
+    return Email(
+        to=contact["email"],
+        subject=f"{subject}: {activity['title']}",
+        text="\n".join(lines) + "\n",
+        attachments=(("afspraak.ics", "text/calendar; method=PUBLISH", ics),),
+    )
+
+
+def programme_assigned(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+    return _programme_email(contact, data, "Je programma", "Je programma is klaar:")
+
+
+def programme_changed(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+    return _programme_email(
+        contact,
+        data,
+        "Je programma is gewijzigd",
+        "Je programma is gewijzigd. Dit is je nieuwe programma:",
+    )
+
+
+def waitlisted(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+    activity = contact["activity"]
+    starts = datetime.fromisoformat(activity["starts_at"])
+    text = (
+        "\n".join(
+            [
+                f"Beste {contact['first_name']},",
+                "",
+                f"{activity['title']} op {dutch_date(starts)} is vol. Je staat op de wachtlijst, "
+                f"op plaats {data['position']}.",
+                "",
+                "Komt er een plek vrij, dan krijg je die automatisch en sturen we je meteen een "
+                "bericht met je programma.",
+                "",
+                "Met vriendelijke groet,",
+                "Projectgroep LOB regio Eem",
+            ]
+        )
+        + "\n"
+    )
+    return Email(to=contact["email"], subject=f"Wachtlijst: {activity['title']}", text=text)
+
+
+TEMPLATES = {
+    "sign_up_confirmation": sign_up_confirmation,
+    "programme_assigned": programme_assigned,
+    "programme_changed": programme_changed,
+    "waitlisted": waitlisted,
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lob_common.db import UTCDateTime, service_metadata
@@ -47,3 +47,37 @@ class SignUp(Base):
         Index("ix_sign_ups_activity", "activity_id", "status"),
         Index("ix_sign_ups_person", "person_id"),
     )
+
+
+class Plan(Base):
+    """One computed plan of an activity. Versions count up; the newest is the one in force."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    activity_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)  # e.g. a bus tour's timetable
+
+    __table_args__ = (UniqueConstraint("activity_id", "version", name="uq_plans_activity_version"),)
+
+
+class Assignment(Base):
+    """What one participant got in one plan: sessions per round, a workshop, or a seat."""
+
+    __tablename__ = "assignments"
+
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    registration_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36))
+    school_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # assigned, waitlisted
+    programme: Mapped[dict[str, Any]] = mapped_column(JSON)
+    waitlist_position: Mapped[int | None]
+
+    __table_args__ = (Index("ix_assignments_person", "person_id"),)

@@ -1,0 +1,90 @@
+"""What pupils read: Dutch texts, right times, calendar entries that update in place."""
+
+from datetime import UTC, datetime
+
+import pytest
+from icalendar import Calendar
+
+from notifications.domain.texts import UnknownTemplate, dutch_date, render
+
+CONTACT = {
+    "registration_id": "r-42",
+    "person_id": "p1",
+    "first_name": "Sanne",
+    "email": "sanne@example.nl",
+    "consent": "not_required",
+    "activity": {
+        "id": "vld",
+        "title": "Voorlichtingsdag MBO-beroepen",
+        "kind": "infoday",
+        "starts_at": "2027-11-20T07:45:00+00:00",
+        "ends_at": "2027-11-20T11:00:00+00:00",
+        "location": "MBO Amersfoort",
+    },
+}
+PROGRAMME = {
+    "plan_version": 2,
+    "sessions": [
+        {
+            "round": 1,
+            "session_id": "S01",
+            "title": "Zorg & Welzijn",
+            "room": "Lokaal 101",
+            "starts_at": "2027-11-20T08:00:00+00:00",
+            "ends_at": "2027-11-20T08:45:00+00:00",
+        },
+        {"round": 2, "session_id": None, "title": "", "room": ""},
+        {"round": 3, "session_id": "S07", "title": "ICT & Software", "room": "Lokaal 107"},
+    ],
+}
+
+
+def _calendar(email):
+    [(_, mime, content)] = email.attachments
+    assert mime.startswith("text/calendar")
+    return Calendar.from_ical(content).walk("VEVENT")[0]
+
+
+def test_dates_are_dutch_and_in_amsterdam_time():
+    # 23:30 UTC on 31 Dec is already New Year's day in Amsterdam
+    assert dutch_date(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == "vrijdag 1 januari 2027"
+
+
+def test_confirmation_in_dutch_with_local_times():
+    email = render("sign_up_confirmation", CONTACT, {})
+    assert email.to == "sanne@example.nl"
+    assert email.subject == "Aanmelding ontvangen: Voorlichtingsdag MBO-beroepen"
+    assert "zaterdag 20 november 2027, 08:45 - 12:00 uur in MBO Amersfoort" in email.text
+    assert "toestemming" not in email.text
+
+
+def test_under_sixteen_the_confirmation_mentions_consent():
+    email = render("sign_up_confirmation", {**CONTACT, "consent": "pending"}, {})
+    assert "ouder of verzorger om toestemming" in email.text
+
+
+def test_programme_lists_each_round_and_says_when_there_is_no_place_yet():
+    email = render("programme_assigned", CONTACT, PROGRAMME)
+    assert email.subject == "Je programma: Voorlichtingsdag MBO-beroepen"
+    assert "- Ronde 1 (09:00 - 09:45): Zorg & Welzijn, Lokaal 101" in email.text
+    assert "- Ronde 2: nog geen plek" in email.text
+    assert "- Ronde 3: ICT & Software, Lokaal 107" in email.text
+
+
+def test_a_changed_programme_updates_the_same_calendar_entry():
+    first = _calendar(render("sign_up_confirmation", CONTACT, {}))
+    changed = _calendar(render("programme_changed", CONTACT, PROGRAMME))
+    assert str(first["UID"]) == str(changed["UID"]) == "r-42@lob-regio-eem"
+    assert int(changed["SEQUENCE"]) > int(first["SEQUENCE"])
+    assert "Zorg & Welzijn" in str(changed["DESCRIPTION"])
+
+
+def test_waitlisted_names_the_position():
+    email = render("waitlisted", CONTACT, {"position": 3})
+    assert "op plaats 3" in email.text
+    assert email.attachments == ()
+
+
+def test_an_unknown_template_is_an_error():
+    with pytest.raises(UnknownTemplate):
+        render("birthday_card", CONTACT, {})
