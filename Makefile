@@ -47,7 +47,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/infoday_bench.py
+	$(BIN)/python bench/signup_bench.py
+	@if [ -f bench/infoday_bench.py ]; then $(BIN)/python bench/infoday_bench.py; fi
 
 k8s:
 	@for overlay in deploy/k8s/overlays/*/; do \

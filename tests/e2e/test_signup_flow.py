@@ -5,11 +5,8 @@ broker. A pupil signs up over HTTP; the email arrives and the report counts one 
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,14 +17,12 @@ import requests
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
+from lob_cli.local import LocalSystem
 from lob_cli.services import SERVICES
 from lob_common.testing import (
     OPERATOR_KEY,
-    free_port,
     isolated_vhost,
     poll,
-    port_open,
-    read_mail,
 )
 
 pytestmark = pytest.mark.e2e
@@ -35,96 +30,11 @@ BIN = Path(sys.executable).parent
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 
 
-class System:
-    """The services as processes, with their ports, databases and the mail folder."""
-
-    def __init__(self, root: Path, amqp_uri: str) -> None:
-        self.root = root
-        self.mail = root / "mail"
-        self.amqp_uri = amqp_uri
-        self.ports = {name: free_port() for name in SERVICES}
-        self.smtp_port = free_port()
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.env = dict(
-            os.environ,
-            AMQP_URI=amqp_uri,
-            LOB_OPERATOR_KEY=OPERATOR_KEY,
-            LOG_FORMAT="json",
-            SMTP_HOST="127.0.0.1",
-            SMTP_PORT=str(self.smtp_port),
-            EVENT_RETRY_BASE_SECONDS="0.1",
-            PYTHONWARNINGS="ignore",
-        )
-        for name, port in self.ports.items():
-            self.env[f"{name.upper()}_HTTP"] = f"127.0.0.1:{port}"
-            self.env[f"{name.upper()}_DATABASE_URL"] = f"sqlite:///{root}/{name}.db"
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
-
-    def lob(self, *args: str) -> None:
-        subprocess.run(
-            [str(BIN / "lob"), *args], env=self.env, cwd=self.root, check=True, capture_output=True
-        )
-
-    def start_mail_sink(self) -> None:
-        self.processes["mail"] = subprocess.Popen(
-            [str(BIN / "lob"), "mail-sink", "--dir", str(self.mail), "--port", str(self.smtp_port)],
-            env=self.env,
-            cwd=self.root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        poll(lambda: port_open(self.smtp_port), what="the SMTP sink")
-
-    def start(self, name: str) -> None:
-        info = SERVICES[name]
-        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen(
-            [str(BIN / "nameko"), "run", "--config", str(info.config_path), info.entry],
-            env=self.env,
-            cwd=self.root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        poll(lambda: self._ready(name), timeout=60, what=f"{name} to be ready")
-
-    def _ready(self, name: str) -> bool:
-        if self.processes[name].poll() is not None:
-            raise AssertionError(f"{name} exited: {(self.root / f'{name}.log').read_text()}")
-        try:
-            return requests.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    def emails_to(self, address: str) -> list:
-        return read_mail(self.mail, to=address)
-
-    def consumed(self, service: str, handler: str, outcome: str) -> float:
-        text = requests.get(f"{self.url(service)}/metrics", timeout=5).text
-        pattern = (
-            rf'lob_events_consumed_total\{{event_type="signed_up",handler="{handler}",'
-            rf'outcome="{outcome}"\}} ([0-9.]+)'
-        )
-        found = re.search(pattern, text)
-        return float(found.group(1)) if found else 0.0
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     """Everything but scheduling runs; a test starts scheduling itself (late, on purpose)."""
     with isolated_vhost() as amqp_uri:
-        running = System(tmp_path_factory.mktemp("e2e"), amqp_uri)
+        running = LocalSystem(tmp_path_factory.mktemp("e2e"), amqp_uri)
         try:
             running.lob("seed-demo")
             running.start_mail_sink()
@@ -135,7 +45,7 @@ def system(tmp_path_factory):
             running.stop_all()
 
 
-def publish_activity(system: System, ident: str) -> None:
+def publish_activity(system: LocalSystem, ident: str) -> None:
     soon = datetime.now(UTC) + timedelta(days=40)
     response = requests.post(
         f"{system.url('registration')}/activities",
@@ -152,7 +62,7 @@ def publish_activity(system: System, ident: str) -> None:
     assert response.status_code == 201, response.text
 
 
-def sign_up(system: System, activity: str, email: str) -> dict:
+def sign_up(system: LocalSystem, activity: str, email: str) -> dict:
     response = requests.post(
         f"{system.url('registration')}/registrations",
         headers=OPERATOR,
@@ -170,7 +80,7 @@ def sign_up(system: System, activity: str, email: str) -> dict:
     return response.json()
 
 
-def participants(system: System, activity: str) -> int:
+def participants(system: LocalSystem, activity: str) -> int:
     report = requests.get(
         f"{system.url('reporting')}/reports/participation",
         params={"activity_id": activity},
@@ -224,7 +134,7 @@ def test_the_same_message_delivered_twice_changes_nothing(system):
     assert participants(system, "e2e-twice") == 1
 
 
-def _published_signed_up(system: System, registration_id: str) -> dict:
+def _published_signed_up(system: LocalSystem, registration_id: str) -> dict:
     """The exact message registration published, taken from its outbox."""
     with sqlite3.connect(system.root / "registration.db") as connection:
         rows = connection.execute(
@@ -237,7 +147,7 @@ def _published_signed_up(system: System, registration_id: str) -> dict:
 
 def test_every_service_stops_promptly_on_sigterm(tmp_path):
     with isolated_vhost() as amqp_uri:
-        lone = System(tmp_path, amqp_uri)
+        lone = LocalSystem(tmp_path, amqp_uri)
         lone.start_mail_sink()
         try:
             for name in SERVICES:
