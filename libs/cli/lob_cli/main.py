@@ -131,6 +131,20 @@ def school_key(school_id: str) -> None:
     click.echo(key)
 
 
+@lob.command()
+@click.argument("person_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase(person_id: str, yes: bool) -> None:
+    """Erase a person (AVG request): registration deletes them, the other services follow."""
+    from registration.handlers import erase_person
+
+    if not yes:
+        click.confirm(f"Erase person {person_id} and all their registrations for good?", abort=True)
+    if not erase_person(_registration_db(), person_id):
+        raise click.ClickException(f"no person with id {person_id} (already erased?)")
+    click.echo(f"erased {person_id}; scheduling, notifications and reporting follow the event")
+
+
 @lob.command("mail-sink")
 @click.option(
     "--dir",

@@ -409,6 +409,49 @@ def get_registration(db: DatabaseHandle, registration_id: str, caller: Caller) -
         return registration_view(registration)
 
 
+def cancel(
+    db: DatabaseHandle, registration_id: str, caller: Caller, reason: str = ""
+) -> dict[str, Any]:
+    """Cancel a sign-up; cancelling again changes nothing (and emits nothing)."""
+    with db() as uow:
+        registration = uow.session.get(Registration, registration_id)
+        if registration is None or not (
+            caller.is_operator or registration.school_id == caller.school_id
+        ):
+            raise not_found(f"Aanmelding {registration_id}")
+        if registration.status != "cancelled":
+            registration.status = "cancelled"
+            registration.cancelled_at = utcnow()
+            uow.emit(
+                "sign_up_cancelled",
+                {
+                    "registration_id": registration.id,
+                    "activity_id": registration.activity_id,
+                    "person_id": registration.person_id,
+                    "cancelled_at": registration.cancelled_at.isoformat(),
+                    "reason": reason[:200],
+                },
+            )
+            uow.commit()
+        return registration_view(registration)
+
+
+def erase_person(db: DatabaseHandle, person_id: str) -> bool:
+    """AVG erasure: delete the person and every registration; other services follow the event.
+
+    Returns False if there was no such person (erasing twice is not an error).
+    """
+    with db() as uow:
+        person = uow.session.get(Person, person_id)
+        if person is None:
+            return False
+        uow.session.query(Registration).filter_by(person_id=person_id).delete()
+        uow.session.delete(person)
+        uow.emit("person_erased", {"person_id": person_id, "erased_at": utcnow().isoformat()})
+        uow.commit()
+        return True
+
+
 def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | None:
     """What notifications needs to write to someone about a registration; None once erased."""
     with db() as uow:

@@ -7,7 +7,7 @@ from pathlib import Path
 from nameko.rpc import rpc
 from werkzeug.wrappers import Request, Response
 
-from lob_common.http import json_response, load, read_json
+from lob_common.http import json_response, load, not_found, read_json
 from lob_common.providers import Database, ServiceBase, http
 from registration import handlers
 from registration.adapters.tables import Base
@@ -38,6 +38,20 @@ class RegistrationService(ServiceBase):
     def get_registration(self, request: Request, registration_id: str) -> Response:
         view = handlers.get_registration(self.db, registration_id, self._caller(request))
         return json_response(view)
+
+    @http("DELETE", "/registrations/<string:registration_id>")
+    def cancel_registration(self, request: Request, registration_id: str) -> Response:
+        reason = request.args.get("reason", "")
+        return json_response(
+            handlers.cancel(self.db, registration_id, self._caller(request), reason)
+        )
+
+    @http("DELETE", "/persons/<string:person_id>")
+    def erase_person(self, request: Request, person_id: str) -> Response:
+        handlers.require_operator(self._caller(request))
+        if not handlers.erase_person(self.db, person_id):
+            raise not_found(f"Persoon {person_id}")
+        return Response(status=204)
 
     @http("GET", "/activities")
     def list_activities(self, request: Request) -> Response:

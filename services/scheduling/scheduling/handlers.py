@@ -6,7 +6,7 @@ from sqlalchemy import delete, update
 
 from lob_common.contracts import Event, payload_json
 from lob_common.db import DatabaseHandle, utcnow
-from scheduling.adapters.tables import ActivityCopy, SignUp
+from scheduling.adapters.tables import ActivityCopy, Assignment, SignUp
 
 
 def record_activity(db: DatabaseHandle, event: Event) -> bool:
@@ -78,6 +78,8 @@ def erase_person(db: DatabaseHandle, event: Event) -> bool:
     with db() as uow:
         if not uow.claim(event):
             return False
-        uow.session.execute(delete(SignUp).where(SignUp.person_id == event.payload["person_id"]))
+        person_id = event.payload["person_id"]
+        uow.session.execute(delete(SignUp).where(SignUp.person_id == person_id))
+        uow.session.execute(delete(Assignment).where(Assignment.person_id == person_id))
         uow.commit()
         return True

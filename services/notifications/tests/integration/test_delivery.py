@@ -14,7 +14,9 @@ from lob_common.testing import (
     free_port,
     mail_sink,
     poll,
+    publish_event,
     read_mail,
+    sample,
     service_test_config,
 )
 from notifications.adapters.tables import Base, Message
@@ -156,3 +158,16 @@ def test_after_the_last_attempt_the_message_is_failed_and_announced(setup):
     [message] = s.messages()
     assert (message.status, message.attempts) == ("failed", 3)
     assert s.sent_events() == ["notification_failed"]
+
+
+def test_erasure_forgets_every_message_about_the_person(setup, broker):
+    s, smtp_port = setup
+    with mail_sink(s.mail, smtp_port):
+        registration = s.sign_up()
+        poll(lambda: [m for m in s.messages() if m.status == "sent"], what="the sent email")
+
+    publish_event(
+        broker, "person_erased", sample("person_erased", person_id=registration["person_id"])
+    )
+
+    poll(lambda: s.messages() == [], what="the messages about the person to be gone")

@@ -269,13 +269,58 @@ def test_only_the_operator_publishes_activities(api):
 
 
 def test_notifications_get_the_contact_by_rpc_and_nothing_after_erasure(api):
-    registration_id = api.sign_up(pupil()).json()["registration_id"]
+    registration = api.sign_up(pupil()).json()
     with entrypoint_hook(api.container, "contact") as contact:
-        found = contact(registration_id)
-        missing = contact("00000000-0000-0000-0000-000000000000")
+        found = contact(registration["registration_id"])
     assert found["email"] == "sanne@example.nl"
     assert found["activity"]["title"] == "Loopbaanevenement"
-    assert missing is None
+
+    erased = requests.delete(f"{api.url}/persons/{registration['person_id']}", headers=OPERATOR)
+
+    assert erased.status_code == 204
+    with entrypoint_hook(api.container, "contact") as contact:
+        assert contact(registration["registration_id"]) is None
+    assert api.count(Person) == 0
+    assert api.count(Registration) == 0
+    [event] = api.outbox("person_erased")
+    assert event["payload"]["person_id"] == registration["person_id"]
+    again = requests.delete(f"{api.url}/persons/{registration['person_id']}", headers=OPERATOR)
+    assert again.status_code == 404
+
+
+def test_only_the_operator_erases(api):
+    registration = api.sign_up(pupil()).json()
+    key = issue_school_key(api.db, "farel-college")
+    refused = requests.delete(
+        f"{api.url}/persons/{registration['person_id']}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert refused.status_code == 403
+    assert api.count(Person) == 1
+
+
+def test_a_cancellation_is_announced_once_and_frees_the_person_to_sign_up_again(api):
+    registration = api.sign_up(pupil()).json()
+    url = f"{api.url}/registrations/{registration['registration_id']}"
+
+    first = requests.delete(url, headers=OPERATOR, params={"reason": "ziek"})
+    second = requests.delete(url, headers=OPERATOR)
+
+    assert first.status_code == second.status_code == 200
+    assert first.json()["status"] == "cancelled"
+    [event] = api.outbox("sign_up_cancelled")
+    assert event["payload"]["reason"] == "ziek"
+    assert api.sign_up(pupil()).status_code == 201
+
+
+def test_a_school_cannot_cancel_another_schools_pupil(api):
+    registration = api.sign_up(pupil()).json()
+    key = issue_school_key(api.db, "het-element")
+    response = requests.delete(
+        f"{api.url}/registrations/{registration['registration_id']}",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 404
+    assert api.outbox("sign_up_cancelled") == []
 
 
 def test_health_readiness_and_metrics(api):
