@@ -203,5 +203,13 @@ def dead_letters_replay(service: str, limit: int | None) -> None:
     click.echo(f"{moved} message(s) replayed")
 
 
+def _add_service_commands() -> None:
+    from scheduling.cli import schedule
+
+    lob.add_command(schedule)
+
+
+_add_service_commands()
+
 if __name__ == "__main__":
     lob()

@@ -1,0 +1,117 @@
+"""`lob schedule ...`: make plans from the command line (operators, benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scheduling.domain.infoday import InfoDayInstance, InstanceError, assign_programmes
+
+
+def _progress(started: float) -> Any:
+    def show(stage: str, fraction: float) -> None:
+        click.echo(f"[{time.perf_counter() - started:6.1f}s] {fraction:4.0%} {stage}", err=True)
+
+    return show
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read the {what} {path}: {exc}") from None
+
+
+@click.group()
+def schedule() -> None:
+    """Make programmes: the info day, orientation afternoons, bus tours."""
+
+
+@schedule.command()
+@click.argument("instance_path", metavar="INSTANCE", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "plan_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the plan (JSON).",
+)
+@click.option(
+    "--previous",
+    type=click.Path(path_type=Path),
+    help="An earlier plan to keep as much of as possible (re-planning).",
+)
+@click.option(
+    "--time-limit",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds the round-assignment step may take.",
+)
+def infoday(instance_path: Path, plan_path: Path, previous: Path | None, time_limit: float) -> None:
+    """Plan an information-day INSTANCE file (format: shared/bench/infoday/README.md)."""
+    try:
+        instance = InfoDayInstance.from_dict(_read_json(instance_path, "instance"))
+    except InstanceError as exc:
+        raise click.ClickException(f"{instance_path}: {exc}") from None
+    kept = None
+    if previous:
+        raw = _read_json(previous, "previous plan").get("assignments", {})
+        kept = {pupil: tuple(row) for pupil, row in raw.items()}
+    started = time.perf_counter()
+    plan = assign_programmes(
+        instance, previous=kept, time_limit_s=time_limit, progress=_progress(started)
+    )
+    seconds = time.perf_counter() - started
+    plan_path.write_text(json.dumps(plan.to_dict()), encoding="utf-8")
+    metrics = plan.metrics.to_dict()
+    bound = plan.upper_bound
+    metrics.update(
+        instance=instance.name,
+        pupils=len(instance.pupils),
+        upper_bound=bound,
+        wish_upper_bound=None if bound is None else bound - 100 * metrics["seated_max"],
+        gap_to_upper_bound=None if bound is None else bound - metrics["objective"],
+        moved=plan.moved if kept else None,
+        seconds=round(seconds, 2),
+        peak_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )
+    click.echo(json.dumps(metrics))
+
+
+@schedule.command()
+@click.argument("activity_id")
+def run(activity_id: str) -> None:
+    """Plan ACTIVITY now from the sign-ups scheduling holds, store it and announce it."""
+    from lob_common.config import service_config
+    from lob_common.db import DatabaseHandle, make_engine, migrate
+    from scheduling.adapters.tables import Base
+    from scheduling.planning import NothingToPlan, run_schedule
+    from scheduling.service import MIGRATIONS
+
+    engine = make_engine(service_config("scheduling")["DATABASE_URL"])
+    migrate(engine, MIGRATIONS, lock_name="scheduling")
+    started = time.perf_counter()
+    try:
+        summary = run_schedule(
+            DatabaseHandle(engine, Base.metadata), activity_id, progress=_progress(started)
+        )
+    except NothingToPlan as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(summary))
+    click.echo(
+        f"plan version {summary['version']} stored; the scheduling service publishes its "
+        f"{summary['assigned']} programmes",
+        err=True,
+    )
+
+
+def main() -> None:  # pragma: no cover - for `python -m scheduling.cli`
+    schedule(sys.argv[1:])
