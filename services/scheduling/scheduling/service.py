@@ -1,16 +1,29 @@
-"""The scheduling service: keeps the sign-ups it will plan from, and (later) runs the plans."""
+"""The scheduling service: keeps the sign-ups it plans from; plans when sign-up closes."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
+
+from eventlet import tpool
+from nameko.rpc import rpc
+from nameko.timer import timer
 
 from lob_common.contracts import Event
+from lob_common.db import utcnow
 from lob_common.messaging import event_handler
 from lob_common.providers import Database, ServiceBase
-from scheduling import handlers
+from scheduling import handlers, planning
 from scheduling.adapters.tables import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+def _in_thread(planner: Any, *args: Any) -> planning.Outcome:
+    """Solvers are CPU-bound: run them in an OS thread so the service keeps answering."""
+    return tpool.execute(planner, *args)
 
 
 class SchedulingService(ServiceBase):
@@ -32,3 +45,25 @@ class SchedulingService(ServiceBase):
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:
         return handlers.erase_person(self.db, event)
+
+    @timer(interval=60)
+    def plan_closed_activities(self) -> None:
+        """Plan every activity whose sign-up closed and that has no plan yet."""
+        for activity_id in planning.due_activities(self.db, utcnow()):
+            try:
+                planning.run_schedule(self.db, activity_id, solve=_in_thread)
+            except Exception:
+                log.exception("planning %s failed; it is tried again next minute", activity_id)
+
+    @rpc
+    def plan_now(self, activity_id: str) -> dict[str, Any]:
+        """An operator asks for a (new) plan now, e.g. after late cancellations."""
+        return planning.run_schedule(self.db, activity_id, solve=_in_thread)
+
+    @rpc
+    def programmes(self, activity_id: str, school_id: str | None = None) -> dict | None:
+        return planning.programmes(self.db, activity_id, school_id)
+
+    @rpc
+    def room_lists(self, activity_id: str) -> list[dict] | None:
+        return planning.room_lists(self.db, activity_id)
