@@ -32,6 +32,12 @@ from lob_common.outbox import OutboxRelay
 log = logging.getLogger(__name__)
 
 
+def call_with_timeout(method: Any, *args: Any, timeout: float = 10.0) -> Any:
+    """An RPC call that gives up: nameko 2 waits forever for a service that is down."""
+    with eventlet.Timeout(timeout, TimeoutError(f"no answer within {timeout:g} s")):
+        return method(*args)
+
+
 class Database(DependencyProvider):
     """Engine + migrations on start + (for producers) the outbox relay; workers get a handle."""
 

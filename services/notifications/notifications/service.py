@@ -5,19 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import eventlet
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from lob_common.contracts import Event, payload_json
 from lob_common.messaging import event_handler
-from lob_common.providers import Database, ServiceBase
+from lob_common.providers import Database, ServiceBase, call_with_timeout
 from notifications import handlers
 from notifications.adapters.smtp import Mailer
 from notifications.adapters.tables import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-RPC_TIMEOUT_SECONDS = 10
 
 
 class NotificationsService(ServiceBase):
@@ -26,10 +24,7 @@ class NotificationsService(ServiceBase):
     registration = RpcProxy("registration")
 
     def _contact(self, registration_id: str) -> dict[str, Any] | None:
-        with eventlet.Timeout(
-            RPC_TIMEOUT_SECONDS, TimeoutError("registration did not answer within 10 s")
-        ):
-            return self.registration.contact(registration_id)
+        return call_with_timeout(self.registration.contact, registration_id)
 
     def _deliver(self, ids: list[str] | None = None) -> dict[str, int]:
         mailer = Mailer(self.config)

@@ -5,7 +5,9 @@ Each use case runs in one unit of work: the change and the event it emits commit
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -481,3 +483,90 @@ def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | No
                 "location": activity.location,
             },
         }
+
+
+# --- plans (owned by scheduling; registration adds the names it alone holds) -------------------
+
+
+def no_plan_yet(activity_id: str) -> Problem:
+    return Problem(
+        404,
+        "no-plan-yet",
+        "Nog geen planning",
+        f"Voor {activity_id} is nog geen planning gemaakt; die volgt na het sluiten "
+        "van de aanmelding.",
+    )
+
+
+def scheduling_unavailable() -> Problem:
+    return Problem(
+        503,
+        "scheduling-unavailable",
+        "Planning tijdelijk niet bereikbaar",
+        "Probeer het over een minuut opnieuw.",
+        headers={"Retry-After": "60"},
+    )
+
+
+def _names(uow: UnitOfWork, registration_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+    rows = uow.session.execute(
+        select(Registration.id, Person.first_name, Person.last_name, Registration.school_id)
+        .join(Person, Person.id == Registration.person_id)
+        .where(Registration.id.in_(registration_ids))
+    ).all()
+    return {r.id: (r.first_name, r.last_name, r.school_id or "") for r in rows}
+
+
+def with_names(db: DatabaseHandle, plan: dict[str, Any]) -> dict[str, Any]:
+    """A school's (or the operator's) view of a plan: each programme with the pupil's name."""
+    ids = [p["registration_id"] for p in plan["programmes"]]
+    with db() as uow:
+        names = _names(uow, ids)
+    programmes = []
+    for programme in plan["programmes"]:
+        first, last, _ = names.get(programme["registration_id"], ("", "", ""))
+        programmes.append({"first_name": first, "last_name": last, **programme})
+    return {**plan, "programmes": programmes}
+
+
+def room_lists_with_names(db: DatabaseHandle, rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = [pupil for room in rooms for pupil in room["pupils"]]
+    with db() as uow:
+        names = _names(uow, ids)
+        schools = dict(uow.session.execute(select(School.id, School.name)).all())
+    result = []
+    for room in rooms:
+        people = []
+        for registration_id in room["pupils"]:
+            first, last, school = names.get(registration_id, ("", "", ""))
+            people.append(
+                {
+                    "registration_id": registration_id,
+                    "first_name": first,
+                    "last_name": last,
+                    "school": schools.get(school, school),
+                }
+            )
+        result.append({**{k: v for k, v in room.items() if k != "pupils"}, "pupils": people})
+    return result
+
+
+def room_lists_csv(rooms: list[dict[str, Any]]) -> str:
+    """One line per pupil per room: what supervising decanen print and tick off."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["ronde", "sessie", "titel", "aanbieder", "school", "achternaam", "voornaam"])
+    for room in rooms:
+        for pupil in room["pupils"]:
+            writer.writerow(
+                [
+                    room["round"],
+                    room["session_id"],
+                    room["title"],
+                    room["provider"],
+                    pupil["school"],
+                    pupil["last_name"],
+                    pupil["first_name"],
+                ]
+            )
+    return out.getvalue()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from nameko.rpc import rpc
+from nameko.rpc import RpcProxy, rpc
 from werkzeug.wrappers import Request, Response
 
 from lob_common.http import json_response, load, not_found, read_json
-from lob_common.providers import Database, ServiceBase, http
+from lob_common.providers import Database, ServiceBase, call_with_timeout, http
 from registration import handlers
 from registration.adapters.tables import Base
 from registration.openapi import openapi_document
@@ -20,6 +21,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class RegistrationService(ServiceBase):
     name = "registration"
     db = Database(Base.metadata, MIGRATIONS)
+    scheduling = RpcProxy("scheduling")
 
     def _caller(self, request: Request) -> handlers.Caller:
         return handlers.authenticate(self.db, request, self.config.get("OPERATOR_KEY"))
@@ -65,6 +67,41 @@ class RegistrationService(ServiceBase):
         return json_response(
             view, 201 if created else 200, {"Location": f"/activities/{view['id']}"}
         )
+
+    def _plan_call(self, method: Any, *args: Any) -> Any:
+        try:
+            timeout = float(self.config.get("RPC_TIMEOUT_SECONDS", 10))
+            return call_with_timeout(method, *args, timeout=timeout)
+        except TimeoutError:
+            raise handlers.scheduling_unavailable() from None
+
+    @http("GET", "/activities/<string:activity_id>/programmes")
+    def get_programmes(self, request: Request, activity_id: str) -> Response:
+        """The plan in force: a school sees its own pupils, the operator everyone."""
+        caller = self._caller(request)
+        school = None if caller.is_operator else caller.school_id
+        plan = self._plan_call(self.scheduling.programmes, activity_id, school)
+        if plan is None:
+            raise handlers.no_plan_yet(activity_id)
+        return json_response(handlers.with_names(self.db, plan))
+
+    @http("GET", "/activities/<string:activity_id>/room-lists")
+    def get_room_lists(self, request: Request, activity_id: str) -> Response:
+        """Per session and round, who is in the room (operator); ?format=csv to print."""
+        handlers.require_operator(self._caller(request))
+        rooms = self._plan_call(self.scheduling.room_lists, activity_id)
+        if rooms is None:
+            raise handlers.no_plan_yet(activity_id)
+        rooms = handlers.room_lists_with_names(self.db, rooms)
+        if request.args.get("format") == "csv":
+            return Response(
+                handlers.room_lists_csv(rooms),
+                mimetype="text/csv",
+                headers={
+                    "Content-Disposition": f'attachment; filename="zaallijsten-{activity_id}.csv"'
+                },
+            )
+        return json_response({"activity_id": activity_id, "rooms": rooms})
 
     @http("GET", "/openapi.json")
     def openapi(self, request: Request) -> Response:
