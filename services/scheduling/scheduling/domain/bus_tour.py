@@ -146,6 +146,41 @@ def cancel_seat(allocation: SeatAllocation, person_id: str) -> SeatUpdate:
     raise BusTourError(f"person {person_id!r} has no seat and is not on the waiting list")
 
 
+def reconcile_seats(
+    buses: Sequence[Bus],
+    signups: Sequence[TourSignup],
+    seats: Mapping[str, SeatRef],
+    waitlist: Sequence[str],
+    *,
+    fill_free_seats: bool = True,
+) -> SeatAllocation:
+    """Bring an earlier allocation up to date with the sign-ups as they are now.
+
+    Nobody who keeps a seat moves. Who is no longer signed up leaves; who lost a seat because a
+    bus shrank or went goes to the head of the line (in sign-up order); new sign-ups join the
+    end in sign-up order; then free seats go to the first in line, unless `fill_free_seats` is
+    off (after the cut-off a seat stays empty rather than going to someone who cannot come).
+    """
+    _validate_buses(buses)
+    ordered = sorted(signups, key=lambda s: s.signed_up_at)
+    present = {s.person_id for s in ordered}
+    valid = set(_all_seats(buses))
+    kept = {p: ref for p, ref in seats.items() if p in present and ref in valid}
+    bumped = [s.person_id for s in ordered if s.person_id in seats and s.person_id not in kept]
+    waiting = [p for p in waitlist if p in present and p not in kept]
+    new = [s.person_id for s in ordered if s.person_id not in seats and s.person_id not in waitlist]
+    allocation = SeatAllocation(tuple(buses), kept, tuple(dict.fromkeys(bumped + waiting + new)))
+    if not fill_free_seats:
+        return allocation
+    free = allocation.free_seats()
+    promoted = dict(zip(allocation.waitlist, free, strict=False))
+    return SeatAllocation(
+        allocation.buses,
+        {**kept, **promoted},
+        allocation.waitlist[len(promoted) :],
+    )
+
+
 def _release(allocation: SeatAllocation, person_id: str) -> SeatUpdate:
     seat = allocation.seats[person_id]
     seats = {p: s for p, s in allocation.seats.items() if p != person_id}

@@ -230,8 +230,15 @@ def allocate_workshops(
     *,
     no_show_rates: Mapping[str, float] | None = None,
     max_overbooking: float = DEFAULT_MAX_OVERBOOKING,
+    keep: Mapping[str, str] | None = None,
 ) -> WorkshopAllocation:
-    """Seat the pupils of one date: most seats, then best ranks, then fair between schools."""
+    """Seat the pupils of one date: most seats, then best ranks, then fair between schools.
+
+    `keep` (pupil id -> workshop id) re-plans around an earlier allocation: a pupil who holds a
+    seat keeps it (a confirmed seat is never moved), and only the others are allocated, to the
+    seats that are left. A kept seat at a workshop that no longer exists, or that the pupil did
+    not rank, is not kept.
+    """
     by_id = _validate(workshops, requests)
     rates = no_show_rates or {}
     for workshop_id in rates:
@@ -241,11 +248,35 @@ def allocate_workshops(
         w.id: effective_capacity(w.capacity, rates.get(w.id), max_overbooking) for w in workshops
     }
     ordered = sorted(requests, key=lambda r: (r.signed_up_at, r.pupil_id))
-    assignments = _solve_flow(capacities, ordered)
+    kept = {
+        r.pupil_id: keep[r.pupil_id]
+        for r in ordered
+        if keep and r.rank_of(keep.get(r.pupil_id, "")) is not None
+    }
+    left = dict(capacities)
+    for workshop_id in kept.values():
+        left[workshop_id] = max(left[workshop_id] - 1, 0)
+    free = [r for r in ordered if r.pupil_id not in kept]
+    return restore_allocation(workshops, capacities, ordered, {**kept, **_solve_flow(left, free)})
+
+
+def restore_allocation(
+    workshops: Sequence[Workshop],
+    capacities: Mapping[str, int],
+    requests: Sequence[WorkshopRequest],
+    assignments: Mapping[str, str],
+) -> WorkshopAllocation:
+    """An allocation as it was decided earlier (stored plan), without solving anything.
+
+    Waiting lists follow from the requests of those without a seat, so they come out as they
+    were. Capacities are the effective ones of that plan, overbooking included.
+    """
+    by_id = {w.id: w for w in workshops}
+    ordered = sorted(requests, key=lambda r: (r.signed_up_at, r.pupil_id))
     unseated = [r for r in ordered if r.pupil_id not in assignments]
     return WorkshopAllocation(
         workshops=by_id,
-        capacities=capacities,
+        capacities={w.id: capacities.get(w.id, w.capacity) for w in workshops},
         requests={r.pupil_id: r for r in ordered},
         assignments=dict(sorted(assignments.items())),
         waitlists=_waitlists(by_id, unseated),

@@ -21,6 +21,7 @@ from scheduling.domain.bus_tour import (
     cancel_seat,
     estimate_travel_minutes,
     plan_itinerary,
+    reconcile_seats,
 )
 
 SIGNUP_OPENS = datetime(2024, 9, 2, 9, 0)
@@ -134,6 +135,42 @@ def test_seat_freed_with_nobody_waiting_goes_to_the_next_sign_up():
 
     assert update.changes == (SeatChange("late", SeatChangeKind.SEATED, seat=SeatRef("bus", 1)),)
     assert add_signup(update.allocation, "later").changes[0].waitlist_position == 1
+
+
+def test_reconciling_keeps_every_seat_and_gives_freed_seats_to_the_line_in_order():
+    before = allocate_seats([Bus("bus", 3)], people(5))  # pro00-02 seated, pro03-04 wait
+    now = [s for s in people(7) if s.person_id != "pro01"]  # pro01 left, pro05-06 are new
+
+    after = reconcile_seats([Bus("bus", 3)], now, before.seats, before.waitlist)
+
+    assert after.seats == {
+        "pro00": SeatRef("bus", 1),
+        "pro03": SeatRef("bus", 2),  # pro01's seat, to the first in line
+        "pro02": SeatRef("bus", 3),
+    }
+    assert after.waitlist == ("pro04", "pro05", "pro06")
+
+
+def test_reconciling_after_the_cutoff_leaves_a_freed_seat_empty():
+    before = allocate_seats([Bus("bus", 2)], people(3))
+    now = [s for s in people(3) if s.person_id != "pro00"]
+
+    after = reconcile_seats(
+        [Bus("bus", 2)], now, before.seats, before.waitlist, fill_free_seats=False
+    )
+
+    assert after.seats == {"pro01": SeatRef("bus", 2)}
+    assert after.waitlist == ("pro02",)
+    assert after.free_seats() == [SeatRef("bus", 1)]
+
+
+def test_who_loses_a_seat_to_a_smaller_bus_is_first_in_line():
+    before = allocate_seats([Bus("bus", 3)], people(4))  # pro03 waits
+
+    after = reconcile_seats([Bus("bus", 2)], people(4), before.seats, before.waitlist)
+
+    assert after.seats == {"pro00": SeatRef("bus", 1), "pro01": SeatRef("bus", 2)}
+    assert after.waitlist == ("pro02", "pro03")
 
 
 def test_seat_errors_name_the_person_or_bus():

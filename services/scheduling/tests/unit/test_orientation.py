@@ -16,6 +16,7 @@ from scheduling.domain.orientation import (
     effective_capacity,
     no_show_rates,
     promote_after_cancellation,
+    restore_allocation,
 )
 
 OPEN = datetime(2024, 11, 1, 9, 0)  # sign-up for the 28 Nov 2024 afternoon opens
@@ -427,3 +428,42 @@ def test_bad_no_show_rates_are_rejected():
 
 def test_input_errors_are_value_errors():
     assert issubclass(OrientationInputError, ValueError)
+
+
+# --- re-planning ---------------------------------------------------------------------------------
+
+
+def test_a_replan_keeps_every_seat_and_seats_newcomers_in_what_is_left():
+    workshops = [Workshop("garage", 2), Workshop("zorg", 2)]
+    first = allocate_workshops(workshops, [request("a", "farel", "zorg", "garage")])
+    assert first.assignments == {"a": "zorg"}
+    # Two pupils who want only 'zorg' arrive late: the flow from scratch would move 'a' to
+    # 'garage' to seat them both; a re-plan keeps a's seat and one of them waits.
+    late = [request("b", "farel", "zorg", minute=5), request("c", "element", "zorg", minute=6)]
+
+    replan = allocate_workshops(
+        workshops, [request("a", "farel", "zorg", "garage"), *late], keep=first.assignments
+    )
+    scratch = allocate_workshops(workshops, [request("a", "farel", "zorg", "garage"), *late])
+
+    assert replan.assignments["a"] == "zorg"
+    assert replan.metrics.seated == 2 and replan.metrics.waitlisted == 1
+    assert scratch.assignments["a"] == "garage" and scratch.metrics.seated == 3
+
+
+def test_a_kept_seat_at_a_workshop_that_was_dropped_is_allocated_anew():
+    workshops = [Workshop("zorg", 2)]
+    allocation = allocate_workshops(
+        workshops, [request("a", "farel", "zorg")], keep={"a": "garage"}
+    )
+    assert allocation.assignments == {"a": "zorg"}
+
+
+def test_a_restored_allocation_has_the_waiting_lists_it_had():
+    workshops = [Workshop("garage", 1)]
+    requests = [request(p, "farel", "garage", minute=i) for i, p in enumerate("abc")]
+    planned = allocate_workshops(workshops, requests)
+
+    restored = restore_allocation(workshops, planned.capacities, requests, planned.assignments)
+
+    assert restored == planned
