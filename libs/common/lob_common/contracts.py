@@ -77,14 +77,17 @@ class BusSpec(_Payload):
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
 
 
+_CLOCK = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="use HH:MM (00:00-23:59)")
+
+
 class StopSpec(_Payload):
     """A location a bus tour visits; opening window as local wall-clock times (HH:MM)."""
 
     stop_id = _id(required=True)
     name = fields.String(required=True)
-    visit_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    opens = fields.String(load_default=None, allow_none=True)
-    closes = fields.String(load_default=None, allow_none=True)
+    visit_minutes = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    opens = fields.String(load_default=None, allow_none=True, validate=_CLOCK)
+    closes = fields.String(load_default=None, allow_none=True, validate=_CLOCK)
     lat = fields.Float(load_default=None, allow_none=True)
     lon = fields.Float(load_default=None, allow_none=True)
 
@@ -108,9 +111,16 @@ class ActivityPublished(_Payload):
     departure = fields.Nested(StopSpec, load_default=None, allow_none=True)
     travel_minutes = fields.Dict(
         keys=fields.String(),
-        values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+        values=fields.Dict(
+            keys=fields.String(), values=fields.Integer(validate=validate.Range(min=0))
+        ),
         load_default=None,
         allow_none=True,
+    )
+    # Orientation days: the most a workshop may be overbooked, as a share of its capacity
+    # (None: the scheduling service's default). 1.1
+    max_overbooking = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=1)
     )
 
 
@@ -191,6 +201,16 @@ class AssignedSeat(_Payload):
     seat = fields.Integer(required=True, strict=True)
 
 
+class ItineraryStop(_Payload):
+    """One line of a bus tour's timetable: the departure, a visit, or the return."""
+
+    stop_id = _id(required=True)
+    name = fields.String(required=True)
+    arrive_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
+    visit_starts_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
+    leave_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
+
+
 class ProgrammeAssigned(_Payload):
     activity_id = _id(required=True)
     registration_id = _id(required=True)
@@ -199,6 +219,9 @@ class ProgrammeAssigned(_Payload):
     sessions = fields.List(fields.Nested(AssignedSession), load_default=list)
     workshop = fields.Nested(AssignedWorkshop, load_default=None, allow_none=True)
     seat = fields.Nested(AssignedSeat, load_default=None, allow_none=True)
+    # 1.1: a bus tour's timetable, and whether the place came from the waiting list.
+    itinerary = fields.List(fields.Nested(ItineraryStop), load_default=list)
+    from_waitlist = fields.Boolean(load_default=False)
 
 
 class ProgrammeChanged(ProgrammeAssigned):
@@ -211,6 +234,7 @@ class Waitlisted(_Payload):
     person_id = _id(required=True)
     position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     item_id = _id(load_default=None, allow_none=True)
+    item_title = fields.String(load_default="")  # 1.1: e.g. the workshop the pupil waits for
 
 
 class SchedulePublished(_Payload):
@@ -255,15 +279,15 @@ class Contract:
 CONTRACTS: dict[str, Contract] = {
     c.event_type: c
     for c in (
-        Contract("registration", "activity_published", ActivityPublished),
+        Contract("registration", "activity_published", ActivityPublished, "1.1"),
         Contract("registration", "signed_up", SignedUp),
         Contract("registration", "sign_up_cancelled", SignUpCancelled),
         Contract("registration", "consent_given", ConsentGiven),
         Contract("registration", "attendance_recorded", AttendanceRecorded),
         Contract("registration", "person_erased", PersonErased),
-        Contract("scheduling", "programme_assigned", ProgrammeAssigned),
-        Contract("scheduling", "programme_changed", ProgrammeChanged),
-        Contract("scheduling", "waitlisted", Waitlisted),
+        Contract("scheduling", "programme_assigned", ProgrammeAssigned, "1.1"),
+        Contract("scheduling", "programme_changed", ProgrammeChanged, "1.1"),
+        Contract("scheduling", "waitlisted", Waitlisted, "1.1"),
         Contract("scheduling", "schedule_published", SchedulePublished),
         Contract("notifications", "notification_sent", NotificationSent),
         Contract("notifications", "notification_failed", NotificationFailed),
@@ -285,7 +309,10 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "scheduling.handle_sign_up_cancelled",
         "reporting.handle_sign_up_cancelled",
     ),
-    ("registration", "attendance_recorded"): ("reporting.handle_attendance_recorded",),
+    ("registration", "attendance_recorded"): (
+        "scheduling.handle_attendance_recorded",
+        "reporting.handle_attendance_recorded",
+    ),
     ("registration", "person_erased"): (
         "scheduling.handle_person_erased",
         "notifications.handle_person_erased",

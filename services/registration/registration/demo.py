@@ -116,9 +116,36 @@ def _activity(
         "workshops": [],
         "buses": [],
         "stops": [],
+        "departure": None,
+        "travel_minutes": None,
+        "max_overbooking": None,
     }
     data.update(extra)
     return data
+
+
+# The February 2025 tour: six locations of MBO Amersfoort and ROC Midden Nederland. Coordinates
+# are approximate; with no travel matrix the timetable uses estimates from them.
+AMERSFOORT = {"lat": 52.1533, "lon": 5.3731}
+BUS_TOUR_STOPS = [
+    {
+        "stop_id": ident,
+        "name": name,
+        "visit_minutes": minutes,
+        "opens": opens,
+        "closes": "16:00",
+        "lat": lat,
+        "lon": lon,
+    }
+    for ident, name, minutes, opens, lat, lon in (
+        ("mboa-techniek", "MBO Amersfoort School voor Techniek", 40, "08:30", 52.1700, 5.4030),
+        ("mboa-garage", "MBO Amersfoort de Garage", 40, "08:30", 52.1625, 5.3960),
+        ("mboa-koppelt", "MBO Amersfoort Koppel't", 40, "08:30", 52.1580, 5.3650),
+        ("mboa-admin", "MBO Amersfoort Admin Company", 30, "08:30", 52.1510, 5.3820),
+        ("rocmn-utrecht", "ROC Midden Nederland Utrecht", 45, "11:00", 52.0840, 5.0870),
+        ("rocmn-nieuwegein", "ROC Midden Nederland Nieuwegein", 45, "11:00", 52.0290, 5.0830),
+    )
+]
 
 
 def demo_activities(today: date) -> list[dict[str, Any]]:
@@ -173,6 +200,8 @@ def demo_activities(today: date) -> list[dict[str, Any]]:
             (16, 30),
             "Vertrek: Amersfoort Centraal",
             buses=[{"bus_id": "bus-1", "seats": 24}],
+            departure={"stop_id": "amersfoort-cs", "name": "Amersfoort Centraal", **AMERSFOORT},
+            stops=BUS_TOUR_STOPS,
         ),
     ]
     for n, (month, day, places) in enumerate(

@@ -82,10 +82,22 @@ def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
 
 # --- activities --------------------------------------------------------------------------------
 
+# What scheduling needs of an activity besides its times: stored as one JSON document.
+ACTIVITY_DETAILS = (
+    "rounds",
+    "sessions",
+    "workshops",
+    "buses",
+    "stops",
+    "departure",
+    "travel_minutes",
+    "max_overbooking",
+)
+
 
 def publish_activity(db: DatabaseHandle, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Create or update an activity and announce it; returns (activity, created)."""
-    details = {k: data[k] for k in ("rounds", "sessions", "workshops", "buses", "stops")}
+    details = {k: data[k] for k in ACTIVITY_DETAILS}
     with db() as uow:
         activity = uow.session.get(Activity, data["id"])
         created = activity is None

@@ -12,8 +12,10 @@ from registration.schemas import (
     ActivityIn,
     ActivityListOut,
     ActivityOut,
+    PlanOut,
     ProblemOut,
     RegistrationOut,
+    RoomListsOut,
     SignUpIn,
 )
 
@@ -29,6 +31,7 @@ def _problems(*codes: int) -> dict[str, Any]:
         409: "Conflict: already signed up, or closed",
         415: "Not JSON",
         422: "Invalid fields; each one is named in `errors`",
+        503: "Scheduling does not answer; try again (see Retry-After)",
     }
     return {str(c): {"description": texts[c], "content": PROBLEM} for c in codes}
 
@@ -62,6 +65,8 @@ def openapi_document() -> dict[str, Any]:
         ("ActivityOut", ActivityOut),
         ("ActivityListOut", ActivityListOut),
         ("ProblemOut", ProblemOut),
+        ("PlanOut", PlanOut),
+        ("RoomListsOut", RoomListsOut),
     ):
         spec.components.schema(name, schema=schema)
     security = [{"apiKey": []}]
@@ -138,6 +143,79 @@ def openapi_document() -> dict[str, Any]:
                     **_problems(400, 401, 403, 415, 422),
                 },
             },
+        },
+    )
+    _path_parameters = {
+        name: {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in ("registration_id", "person_id", "activity_id")
+    }
+    spec.path(
+        path="/registrations/{registration_id}",
+        operations={
+            "delete": {
+                "summary": "Cancel a registration (schools: their own pupils')",
+                "description": "Cancelling again changes nothing. A freed workshop place or bus "
+                "seat goes to the first on the waiting list (until shortly before the day).",
+                "security": security,
+                "parameters": [
+                    _path_parameters["registration_id"],
+                    {"in": "query", "name": "reason", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("RegistrationOut", "Cancelled"),
+                    **_problems(401, 404),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/persons/{person_id}",
+        operations={
+            "delete": {
+                "summary": "Erase a person and everything about them (AVG; operator)",
+                "security": security,
+                "parameters": [_path_parameters["person_id"]],
+                "responses": {"204": {"description": "Erased"}, **_problems(401, 403, 404)},
+            }
+        },
+    )
+    spec.path(
+        path="/activities/{activity_id}/programmes",
+        operations={
+            "get": {
+                "summary": "The plan in force: programmes, workshop places or bus seats",
+                "description": "A school sees its own pupils only; the operator everyone.",
+                "security": security,
+                "parameters": [_path_parameters["activity_id"]],
+                "responses": {
+                    "200": _json("PlanOut", "The plan in force"),
+                    **_problems(401, 404, 503),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/activities/{activity_id}/room-lists",
+        operations={
+            "get": {
+                "summary": "Who is where: per session and round, workshop or bus (operator)",
+                "description": "`?format=csv` gives a semicolon-separated file to print.",
+                "security": security,
+                "parameters": [
+                    _path_parameters["activity_id"],
+                    {"in": "query", "name": "format", "schema": {"enum": ["json", "csv"]}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The lists",
+                        "content": {
+                            "application/json": {"schema": "RoomListsOut"},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_problems(401, 403, 404, 503),
+                },
+            }
         },
     )
     return spec.to_dict()

@@ -89,6 +89,33 @@ class ActivityIn(_Strict):
     workshops = fields.List(fields.Nested(WorkshopSpec), load_default=list)
     buses = fields.List(fields.Nested(BusSpec), load_default=list)
     stops = fields.List(fields.Nested(StopSpec), load_default=list)
+    departure = fields.Nested(
+        StopSpec,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Bus tours: where the bus leaves (at starts_at) and returns."},
+    )
+    travel_minutes = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(
+            keys=fields.String(), values=fields.Integer(strict=True, validate=validate.Range(min=0))
+        ),
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Bus tours: minutes by bus, {from stop_id: {to stop_id: minutes}}; "
+            "a missing pair is estimated from lat/lon."
+        },
+    )
+    max_overbooking = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, max=1),
+        metadata={
+            "description": "Orientation days: at most this share of a workshop's capacity is "
+            "overbooked for expected no-shows (default: the scheduling service's setting)."
+        },
+    )
 
     @validates_schema
     def _times(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -130,11 +157,69 @@ class ActivityOut(Schema):
     workshops = fields.List(fields.Dict(), required=True)
     buses = fields.List(fields.Dict(), required=True)
     stops = fields.List(fields.Dict(), required=True)
+    departure = fields.Dict(allow_none=True)
+    travel_minutes = fields.Dict(allow_none=True)
+    max_overbooking = fields.Float(allow_none=True)
     signed_up = fields.Integer(metadata={"description": "Current sign-ups (in lists)."})
 
 
 class ActivityListOut(Schema):
     activities = fields.List(fields.Nested(ActivityOut), required=True)
+
+
+class ProgrammeOut(Schema):
+    """One participant's part of the plan in force (fields by kind of activity)."""
+
+    registration_id = fields.String(required=True)
+    school_id = fields.String(allow_none=True, required=True)
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(("assigned", "waitlisted", "unplaced")),
+        metadata={"description": "unplaced: none of the person's choices can be given"},
+    )
+    waitlist_position = fields.Integer(allow_none=True, required=True)
+    sessions = fields.List(fields.Dict(), metadata={"description": "Info day: one per round."})
+    workshop = fields.Dict(metadata={"description": "Orientation day: the workshop."})
+    seat = fields.Dict(metadata={"description": "Bus tour: bus_id and seat."})
+    itinerary = fields.List(fields.Dict(), metadata={"description": "Bus tour: timetable."})
+    item_id = fields.String(allow_none=True, metadata={"description": "Waiting for this."})
+    item_title = fields.String()
+
+
+class PlanOut(Schema):
+    activity_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    plan_version = fields.Integer(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    itinerary = fields.List(fields.Dict(), metadata={"description": "Bus tour: timetable."})
+    itinerary_problem = fields.String(
+        allow_none=True, metadata={"description": "Why a bus tour has no timetable (to fix)."}
+    )
+    programmes = fields.List(fields.Nested(ProgrammeOut), required=True)
+
+
+class RoomPersonOut(Schema):
+    registration_id = fields.String(required=True)
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+    school = fields.String(required=True)
+
+
+class RoomListOut(Schema):
+    session_id = fields.String(required=True, metadata={"description": "Session, workshop or bus."})
+    title = fields.String(required=True)
+    provider = fields.String(required=True)
+    round = fields.Integer(required=True)
+    capacity = fields.Integer(required=True)
+    count = fields.Integer(required=True)
+    pupils = fields.List(fields.Nested(RoomPersonOut), required=True)
+
+
+class RoomListsOut(Schema):
+    activity_id = fields.String(required=True)
+    rooms = fields.List(fields.Nested(RoomListOut), required=True)
 
 
 class FieldError(Schema):

@@ -93,17 +93,27 @@ def run(activity_id: str) -> None:
     from lob_common.config import service_config
     from lob_common.db import DatabaseHandle, make_engine, migrate
     from scheduling.adapters.tables import Base
-    from scheduling.planning import NothingToPlan, run_schedule
+    from scheduling.planning import (
+        CannotPlan,
+        NothingToPlan,
+        PlanSuperseded,
+        Settings,
+        run_schedule,
+    )
     from scheduling.service import MIGRATIONS
 
-    engine = make_engine(service_config("scheduling")["DATABASE_URL"])
+    config = service_config("scheduling")
+    engine = make_engine(config["DATABASE_URL"])
     migrate(engine, MIGRATIONS, lock_name="scheduling")
     started = time.perf_counter()
     try:
         summary = run_schedule(
-            DatabaseHandle(engine, Base.metadata), activity_id, progress=_progress(started)
+            DatabaseHandle(engine, Base.metadata),
+            activity_id,
+            progress=_progress(started),
+            settings=Settings.from_config(config),
         )
-    except NothingToPlan as exc:
+    except (NothingToPlan, CannotPlan, PlanSuperseded) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(summary))
     click.echo(

@@ -6,7 +6,8 @@ from sqlalchemy import delete, update
 
 from lob_common.contracts import Event, payload_json
 from lob_common.db import DatabaseHandle, utcnow
-from scheduling.adapters.tables import ActivityCopy, Assignment, SignUp
+from scheduling.adapters.tables import ActivityCopy, Assignment, Attendance, SignUp
+from scheduling.planning import Settings, update_plan_in_force
 
 
 def record_activity(db: DatabaseHandle, event: Event) -> bool:
@@ -20,6 +21,7 @@ def record_activity(db: DatabaseHandle, event: Event) -> bool:
         activity.kind = p["kind"]
         activity.title = p["title"]
         activity.starts_at = p["starts_at"]
+        activity.ends_at = p["ends_at"]
         activity.sign_up_closes_at = p["sign_up_closes_at"]
         as_json = payload_json(event)
         activity.spec = {
@@ -40,7 +42,8 @@ def record_activity(db: DatabaseHandle, event: Event) -> bool:
         return True
 
 
-def record_sign_up(db: DatabaseHandle, event: Event) -> bool:
+def record_sign_up(db: DatabaseHandle, event: Event, settings: Settings) -> bool:
+    """Keep the sign-up; a late one joins a published plan at once (orientation, bus tour)."""
     p = event.payload
     with db() as uow:
         if not uow.claim(event):
@@ -57,18 +60,48 @@ def record_sign_up(db: DatabaseHandle, event: Event) -> bool:
                 signed_up_at=p["signed_up_at"],
             )
         )
+        uow.session.flush()
+        update_plan_in_force(uow, p["activity_id"], p["signed_up_at"], settings)
         uow.commit()
         return True
 
 
-def record_cancellation(db: DatabaseHandle, event: Event) -> bool:
+def record_cancellation(db: DatabaseHandle, event: Event, settings: Settings) -> bool:
+    """Mark the sign-up cancelled; in a published plan the freed place goes to the line."""
+    p = event.payload
     with db() as uow:
         if not uow.claim(event):
             return False
         uow.session.execute(
             update(SignUp)
-            .where(SignUp.registration_id == event.payload["registration_id"])
+            .where(SignUp.registration_id == p["registration_id"])
             .values(status="cancelled")
+        )
+        update_plan_in_force(
+            uow,
+            p["activity_id"],
+            p["cancelled_at"],
+            settings,
+            cancelled_registration=p["registration_id"],
+        )
+        uow.commit()
+        return True
+
+
+def record_attendance(db: DatabaseHandle, event: Event) -> bool:
+    """Who came: the history from which orientation days' no-show rates are taken."""
+    p = event.payload
+    with db() as uow:
+        if not uow.claim(event):
+            return False
+        uow.session.merge(
+            Attendance(
+                registration_id=p["registration_id"],
+                activity_id=p["activity_id"],
+                person_id=p["person_id"],
+                attended=p["attended"],
+                recorded_at=p["recorded_at"],
+            )
         )
         uow.commit()
         return True
@@ -79,7 +112,7 @@ def erase_person(db: DatabaseHandle, event: Event) -> bool:
         if not uow.claim(event):
             return False
         person_id = event.payload["person_id"]
-        uow.session.execute(delete(SignUp).where(SignUp.person_id == person_id))
-        uow.session.execute(delete(Assignment).where(Assignment.person_id == person_id))
+        for table in (SignUp, Assignment, Attendance):
+            uow.session.execute(delete(table).where(table.person_id == person_id))
         uow.commit()
         return True

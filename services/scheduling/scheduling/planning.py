@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,123 +18,38 @@ from sqlalchemy import func, select
 
 from lob_common import metrics
 from lob_common.db import DatabaseHandle, UnitOfWork, utcnow
-from scheduling.adapters.tables import ActivityCopy, Assignment, Plan, SignUp
-from scheduling.domain import infoday
+from scheduling.adapters.tables import ActivityCopy, Assignment, Attendance, Plan, SignUp
+from scheduling.domain.orientation import AttendanceRecord
+from scheduling.planners import (
+    PLANNERS,
+    UPDATERS,
+    CannotPlan,
+    NothingToPlan,
+    Outcome,
+    PlanInput,
+    Previous,
+    Progress,
+    Settings,
+    Waiting,
+)
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, float], None]
+__all__ = [
+    "CannotPlan",
+    "NothingToPlan",
+    "PlanSuperseded",
+    "Settings",
+    "run_schedule",
+    "update_plan_in_force",
+]
 
 
-class NothingToPlan(LookupError):
-    """The activity is unknown here, or of a kind this service does not plan."""
+class PlanSuperseded(RuntimeError):
+    """The plan in force changed while this one was being computed; nothing was stored."""
 
 
-@dataclass
-class Outcome:
-    """A planner's result, per registration id."""
-
-    programmes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    waitlist: dict[str, tuple[int, str | None]] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Previous:
-    version: int
-    programmes: dict[str, dict[str, Any]]
-    waitlist: dict[str, tuple[int, str | None]]
-
-
-# --- info day ----------------------------------------------------------------------------------
-
-
-def infoday_instance(activity: ActivityCopy, sign_ups: list[SignUp]) -> infoday.InfoDayInstance:
-    rounds = max((r["round"] for r in activity.spec.get("rounds", [])), default=0) or max(
-        (max(s["rounds"]) for s in activity.spec.get("sessions", []) if s["rounds"]), default=3
-    )
-    sessions = tuple(
-        infoday.Session(
-            id=s["session_id"],
-            capacity=s["capacity"],
-            rounds=tuple(s["rounds"]),
-            title=s.get("title", ""),
-            provider=s.get("provider", ""),
-        )
-        for s in activity.spec.get("sessions", [])
-    )
-    pupils = tuple(
-        infoday.PupilRequest(
-            id=s.registration_id,
-            school=s.school_id or "",
-            choices=tuple(s.preferences.get("choices") or ()),
-            backup=s.preferences.get("backup"),
-        )
-        for s in sorted(sign_ups, key=lambda s: (s.signed_up_at, s.registration_id))
-    )
-    return infoday.InfoDayInstance(
-        rounds=rounds, sessions=sessions, pupils=pupils, name=activity.id
-    )
-
-
-def plan_infoday(
-    activity: ActivityCopy,
-    sign_ups: list[SignUp],
-    previous: Previous | None,
-    progress: Progress | None,
-) -> Outcome:
-    instance = infoday_instance(activity, sign_ups)
-    kept = None
-    if previous:
-        kept = {
-            reg: tuple(item["session_id"] for item in programme["sessions"])
-            for reg, programme in previous.programmes.items()
-        }
-    plan = infoday.assign_programmes(instance, previous=kept, progress=progress)
-    by_id = {s["session_id"]: s for s in activity.spec.get("sessions", [])}
-    times = {r["round"]: r for r in activity.spec.get("rounds", [])}
-    outcome = Outcome(
-        metrics={**_as_dict(plan.metrics), "upper_bound": plan.upper_bound, "moved": plan.moved}
-    )
-    for registration_id, sessions in plan.assignments.items():
-        outcome.programmes[registration_id] = {
-            "sessions": [
-                _session_entry(round_no, session_id, by_id, times)
-                for round_no, session_id in enumerate(sessions, start=1)
-            ]
-        }
-    outcome.details["room_lists"] = infoday.room_lists(instance, plan)
-    return outcome
-
-
-def _session_entry(
-    round_no: int, session_id: str | None, by_id: dict[str, dict], times: dict[int, dict]
-) -> dict[str, Any]:
-    session = by_id.get(session_id or "", {})
-    slot = times.get(round_no, {})
-    return {
-        "round": round_no,
-        "session_id": session_id,
-        "title": session.get("title", ""),
-        "room": session.get("room", ""),
-        "starts_at": slot.get("starts_at"),
-        "ends_at": slot.get("ends_at"),
-    }
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return dict(value)
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return dict(vars(value))
-
-
-PLANNERS: dict[str, Callable[..., Outcome]] = {"infoday": plan_infoday}
-
-
-# --- the use case ------------------------------------------------------------------------------
+# --- the use cases -----------------------------------------------------------------------------
 
 
 def run_schedule(
@@ -143,33 +57,69 @@ def run_schedule(
     activity_id: str,
     progress: Progress | None = None,
     solve: Callable[..., Outcome] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Plan an activity now; returns a summary (version, counts, metrics).
 
     `solve` lets the service run the planner in a worker thread (eventlet's tpool).
     """
-    activity, sign_ups, previous = _load(db, activity_id)
-    planner = PLANNERS.get(activity.kind)
-    if planner is None:
-        raise NothingToPlan(f"activities of kind {activity.kind} are not planned")
-    started = time.perf_counter()
-    outcome = (solve or _call)(planner, activity, sign_ups, previous, progress)
-    seconds = time.perf_counter() - started
-    metrics.SCHEDULE_RUNS.labels(activity.kind).inc()
-    metrics.SCHEDULE_SECONDS.labels(activity.kind).observe(seconds)
     with db() as uow:
-        summary = _store(uow, activity, sign_ups, previous, outcome)
+        inp = load_input(uow, activity_id, settings or Settings())
+    planner = PLANNERS.get(inp.activity.kind)
+    if planner is None:
+        raise NothingToPlan(f"activities of kind {inp.activity.kind} are not planned")
+    started = time.perf_counter()
+    outcome = (solve or _call)(planner, inp, progress)
+    seconds = time.perf_counter() - started
+    metrics.SCHEDULE_RUNS.labels(inp.activity.kind).inc()
+    metrics.SCHEDULE_SECONDS.labels(inp.activity.kind).observe(seconds)
+    with db() as uow:
+        in_force = latest_plan(uow, activity_id)
+        if (in_force and in_force.version) != (inp.previous and inp.previous.version):
+            raise PlanSuperseded(
+                f"the plan of {activity_id} changed while this one was computed "
+                f"(now version {in_force.version if in_force else 0}); run it again"
+            )
+        summary = _store(uow, inp, outcome)
         uow.commit()
     summary["seconds"] = round(seconds, 2)
-    log.info(
-        "planned %s version %d: %d assigned, %d changed, %d waitlisted in %.1fs",
-        activity_id,
-        summary["version"],
-        summary["assigned"],
-        summary["changed"],
-        summary["waitlisted"],
-        seconds,
+    _log_summary(summary, seconds)
+    return summary
+
+
+def update_plan_in_force(
+    uow: UnitOfWork,
+    activity_id: str,
+    at: datetime,
+    settings: Settings,
+    cancelled_registration: str | None = None,
+) -> dict[str, Any] | None:
+    """Bring a published plan up to date after a cancellation or a late sign-up.
+
+    Runs inside the caller's unit of work, so the changed plan and its events commit with the
+    incoming event's claim. Only kinds with an updater (orientation days, bus tours) and only
+    once a plan exists; otherwise nothing happens and None is returned.
+    """
+    kind = uow.session.scalar(select(ActivityCopy.kind).filter_by(id=activity_id))
+    if kind not in UPDATERS or _plan_in_force(uow, activity_id) is None:
+        return None
+    # One update of an activity's plan at a time (PostgreSQL: row lock; SQLite: one writer).
+    activity = uow.session.scalar(select(ActivityCopy).filter_by(id=activity_id).with_for_update())
+    previous = latest_plan(uow, activity_id)
+    cancelled = None
+    if cancelled_registration:
+        if (
+            cancelled_registration not in previous.programmes
+            and cancelled_registration not in previous.waitlist
+        ):
+            return None  # not in the plan: nothing is freed
+        cancelled = uow.session.get(SignUp, cancelled_registration)
+    inp = PlanInput(
+        activity, _active(uow, activity_id), previous, settings, _history(uow, activity)
     )
+    outcome = UPDATERS[activity.kind](inp, cancelled, at)
+    summary = _store(uow, inp, outcome)
+    _log_summary(summary, 0.0)
     return summary
 
 
@@ -177,23 +127,73 @@ def _call(planner: Callable[..., Outcome], *args: Any) -> Outcome:
     return planner(*args)
 
 
-def _load(
-    db: DatabaseHandle, activity_id: str
-) -> tuple[ActivityCopy, list[SignUp], Previous | None]:
-    with db() as uow:
-        activity = uow.session.get(ActivityCopy, activity_id)
-        if activity is None:
-            raise NothingToPlan(f"activity {activity_id} is unknown to scheduling")
-        sign_ups = list(
-            uow.session.scalars(select(SignUp).filter_by(activity_id=activity_id, status="active"))
+def _log_summary(summary: dict[str, Any], seconds: float) -> None:
+    log.info(
+        "planned %s version %d: %d assigned, %d changed, %d waitlisted in %.1fs",
+        summary["activity_id"],
+        summary["version"],
+        summary["assigned"],
+        summary["changed"],
+        summary["waitlisted"],
+        seconds,
+    )
+
+
+def load_input(uow: UnitOfWork, activity_id: str, settings: Settings) -> PlanInput:
+    activity = uow.session.get(ActivityCopy, activity_id)
+    if activity is None:
+        raise NothingToPlan(f"activity {activity_id} is unknown to scheduling")
+    return PlanInput(
+        activity,
+        _active(uow, activity_id),
+        latest_plan(uow, activity_id),
+        settings,
+        _history(uow, activity),
+    )
+
+
+def _active(uow: UnitOfWork, activity_id: str) -> list[SignUp]:
+    return list(
+        uow.session.scalars(select(SignUp).filter_by(activity_id=activity_id, status="active"))
+    )
+
+
+def _history(uow: UnitOfWork, activity: ActivityCopy) -> list[AttendanceRecord]:
+    """Orientation days: bookings and attendance per workshop and school at earlier dates.
+
+    A booking counts only where attendance was recorded, so a date nobody registered attendance
+    for does not look like a day on which everybody stayed away.
+    """
+    if activity.kind != "orientation_day":
+        return []
+    earlier = uow.session.scalars(
+        select(ActivityCopy.id)
+        .where(ActivityCopy.kind == "orientation_day")
+        .where(ActivityCopy.starts_at < activity.starts_at)
+    ).all()
+    booked: dict[tuple[str, str], list[int]] = {}
+    for activity_id in earlier:
+        plan_id = uow.session.scalar(
+            select(Plan.id).filter_by(activity_id=activity_id).order_by(Plan.version.desc())
         )
-        return activity, sign_ups, latest_plan(uow, activity_id)
+        if plan_id is None:
+            continue
+        rows = uow.session.execute(
+            select(Assignment.programme, Assignment.school_id, Attendance.attended)
+            .join(Attendance, Attendance.registration_id == Assignment.registration_id)
+            .where(Assignment.plan_id == plan_id, Assignment.status == "assigned")
+        ).all()
+        for programme, school_id, attended in rows:
+            workshop = (programme.get("workshop") or {}).get("workshop_id")
+            if workshop:
+                counts = booked.setdefault((workshop, school_id or ""), [0, 0])
+                counts[0] += 1
+                counts[1] += int(attended)
+    return [AttendanceRecord(w, school, b, a) for (w, school), (b, a) in sorted(booked.items())]
 
 
 def latest_plan(uow: UnitOfWork, activity_id: str) -> Previous | None:
-    plan = uow.session.scalar(
-        select(Plan).filter_by(activity_id=activity_id).order_by(Plan.version.desc()).limit(1)
-    )
+    plan = _plan_in_force(uow, activity_id)
     if plan is None:
         return None
     rows = uow.session.scalars(select(Assignment).filter_by(plan_id=plan.id)).all()
@@ -201,20 +201,25 @@ def latest_plan(uow: UnitOfWork, activity_id: str) -> Previous | None:
         version=plan.version,
         programmes={a.registration_id: a.programme for a in rows if a.status == "assigned"},
         waitlist={
-            a.registration_id: (a.waitlist_position, a.programme.get("item_id"))
+            a.registration_id: Waiting(
+                a.waitlist_position, a.programme.get("item_id"), a.programme.get("item_title", "")
+            )
             for a in rows
-            if a.status == "waitlisted"
+            if a.status == "waitlisted" and a.waitlist_position
         },
+        details=plan.details,
+        metrics=plan.metrics,
     )
 
 
-def _store(
-    uow: UnitOfWork,
-    activity: ActivityCopy,
-    sign_ups: list[SignUp],
-    previous: Previous | None,
-    outcome: Outcome,
-) -> dict[str, Any]:
+def _plan_in_force(uow: UnitOfWork, activity_id: str) -> Plan | None:
+    return uow.session.scalar(
+        select(Plan).filter_by(activity_id=activity_id).order_by(Plan.version.desc()).limit(1)
+    )
+
+
+def _store(uow: UnitOfWork, inp: PlanInput, outcome: Outcome) -> dict[str, Any]:
+    activity, previous = inp.activity, inp.previous
     version = (
         uow.session.scalar(select(func.max(Plan.version)).filter_by(activity_id=activity.id)) or 0
     ) + 1
@@ -228,29 +233,22 @@ def _store(
     )
     uow.session.add(plan)
     uow.session.flush()
-    people = {s.registration_id: s for s in sign_ups}
-    counts = {"assigned": 0, "changed": 0, "waitlisted": 0}
-    for registration_id, sign_up in people.items():
-        programme = outcome.programmes.get(registration_id)
-        waiting = outcome.waitlist.get(registration_id)
-        _add_assignment(uow, plan, sign_up, programme, waiting)
+    counts = {"programme_assigned": 0, "programme_changed": 0, "waitlisted": 0}
+    for sign_up in inp.sign_ups:
+        programme = outcome.programmes.get(sign_up.registration_id)
+        waiting = outcome.waitlist.get(sign_up.registration_id)
+        uow.session.add(_assignment(plan, sign_up, programme, waiting))
         event = _event_for(activity.id, version, sign_up, programme, waiting, previous)
         if event:
             uow.emit(*event)
-            counts[
-                {
-                    "programme_assigned": "assigned",
-                    "programme_changed": "changed",
-                    "waitlisted": "waitlisted",
-                }[event[0]]
-            ] += 1
+            counts[event[0]] += 1
     uow.emit(
         "schedule_published",
         {
             "activity_id": activity.id,
             "plan_version": version,
             "assigned": len(outcome.programmes),
-            "changed": counts["changed"],
+            "changed": counts["programme_changed"],
             "waitlisted": len(outcome.waitlist),
             "metrics": _jsonable(outcome.metrics),
         },
@@ -258,32 +256,34 @@ def _store(
     return {
         "activity_id": activity.id,
         "version": version,
-        "people": len(people),
+        "people": len(inp.sign_ups),
         "assigned": len(outcome.programmes),
-        "changed": counts["changed"],
-        "newly_assigned": counts["assigned"],
+        "changed": counts["programme_changed"],
+        "newly_assigned": counts["programme_assigned"],
         "waitlisted": len(outcome.waitlist),
+        "newly_waitlisted": counts["waitlisted"],
         "metrics": _jsonable(outcome.metrics),
     }
 
 
-def _add_assignment(
-    uow: UnitOfWork,
-    plan: Plan,
-    sign_up: SignUp,
-    programme: dict[str, Any] | None,
-    waiting: tuple[int, str | None] | None,
-) -> None:
-    uow.session.add(
-        Assignment(
-            plan_id=plan.id,
-            registration_id=sign_up.registration_id,
-            person_id=sign_up.person_id,
-            school_id=sign_up.school_id,
-            status="assigned" if programme is not None else "waitlisted",
-            programme=_jsonable(programme or {"item_id": waiting[1] if waiting else None}),
-            waitlist_position=waiting[0] if waiting else None,
-        )
+def _assignment(
+    plan: Plan, sign_up: SignUp, programme: dict[str, Any] | None, waiting: Waiting | None
+) -> Assignment:
+    if programme is not None:
+        status, content = "assigned", programme
+    elif waiting is not None:
+        status = "waitlisted"
+        content = {"item_id": waiting.item_id, "item_title": waiting.item_title}
+    else:
+        status, content = "unplaced", {}  # no choice that can be given; counted in the metrics
+    return Assignment(
+        plan_id=plan.id,
+        registration_id=sign_up.registration_id,
+        person_id=sign_up.person_id,
+        school_id=sign_up.school_id,
+        status=status,
+        programme=_jsonable(content),
+        waitlist_position=waiting.position if waiting and programme is None else None,
     )
 
 
@@ -292,27 +292,34 @@ def _event_for(
     version: int,
     sign_up: SignUp,
     programme: dict[str, Any] | None,
-    waiting: tuple[int, str | None] | None,
+    waiting: Waiting | None,
     previous: Previous | None,
 ) -> tuple[str, dict[str, Any]] | None:
-    ids = {
-        "activity_id": activity_id,
-        "registration_id": sign_up.registration_id,
-        "person_id": sign_up.person_id,
-    }
+    """Who hears what: new programmes, changed ones, and new places on a waiting list.
+
+    Moving up a waiting list is not announced (one message per step would be noise); the
+    position is in the plan for anyone who asks, and the seat itself is announced.
+    """
+    registration_id = sign_up.registration_id
+    ids = {"activity_id": activity_id, "registration_id": registration_id}
+    ids["person_id"] = sign_up.person_id
     if programme is not None:
-        before = previous.programmes.get(sign_up.registration_id) if previous else None
+        before = previous.programmes.get(registration_id) if previous else None
         payload = {**ids, "plan_version": version, **_jsonable(programme)}
         if before is None:
-            return "programme_assigned", payload
+            waited = previous is not None and registration_id in previous.waitlist
+            return "programme_assigned", {**payload, "from_waitlist": waited}
         if _jsonable(before) == _jsonable(programme):
             return None
         return "programme_changed", {**payload, "previous_plan_version": previous.version}
-    if waiting is None:
+    if waiting is None or (previous and registration_id in previous.waitlist):
         return None
-    if previous and previous.waitlist.get(sign_up.registration_id) == waiting:
-        return None
-    return "waitlisted", {**ids, "position": waiting[0], "item_id": waiting[1]}
+    return "waitlisted", {
+        **ids,
+        "position": waiting.position,
+        "item_id": waiting.item_id,
+        "item_title": waiting.item_title,
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -333,19 +340,22 @@ def programmes(
 ) -> dict[str, Any] | None:
     """The plan in force for an activity, optionally only one school's participants."""
     with db() as uow:
-        plan = uow.session.scalar(
-            select(Plan).filter_by(activity_id=activity_id).order_by(Plan.version.desc()).limit(1)
-        )
+        plan = _plan_in_force(uow, activity_id)
         if plan is None:
             return None
         query = select(Assignment).filter_by(plan_id=plan.id)
         if school_id is not None:
             query = query.filter_by(school_id=school_id)
         rows = uow.session.scalars(query.order_by(Assignment.registration_id)).all()
+        timetable = {
+            k: plan.details[k] for k in ("itinerary", "itinerary_problem") if k in plan.details
+        }
         return {
             "activity_id": activity_id,
+            "kind": plan.kind,
             "plan_version": plan.version,
             "created_at": plan.created_at.isoformat(),
+            **timetable,
             "programmes": [
                 {
                     "registration_id": a.registration_id,
@@ -361,9 +371,7 @@ def programmes(
 
 def room_lists(db: DatabaseHandle, activity_id: str) -> list[dict[str, Any]] | None:
     with db() as uow:
-        plan = uow.session.scalar(
-            select(Plan).filter_by(activity_id=activity_id).order_by(Plan.version.desc()).limit(1)
-        )
+        plan = _plan_in_force(uow, activity_id)
         return None if plan is None else plan.details.get("room_lists", [])
 
 

@@ -34,13 +34,21 @@ class SchedulingService(ServiceBase):
     def handle_activity_published(self, event: Event) -> bool:
         return handlers.record_activity(self.db, event)
 
+    @property
+    def settings(self) -> planning.Settings:
+        return planning.Settings.from_config(self.config)
+
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:
-        return handlers.record_sign_up(self.db, event)
+        return handlers.record_sign_up(self.db, event, self.settings)
 
     @event_handler("registration", "sign_up_cancelled")
     def handle_sign_up_cancelled(self, event: Event) -> bool:
-        return handlers.record_cancellation(self.db, event)
+        return handlers.record_cancellation(self.db, event, self.settings)
+
+    @event_handler("registration", "attendance_recorded")
+    def handle_attendance_recorded(self, event: Event) -> bool:
+        return handlers.record_attendance(self.db, event)
 
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:
@@ -51,14 +59,16 @@ class SchedulingService(ServiceBase):
         """Plan every activity whose sign-up closed and that has no plan yet."""
         for activity_id in planning.due_activities(self.db, utcnow()):
             try:
-                planning.run_schedule(self.db, activity_id, solve=_in_thread)
+                planning.run_schedule(
+                    self.db, activity_id, solve=_in_thread, settings=self.settings
+                )
             except Exception:
                 log.exception("planning %s failed; it is tried again next minute", activity_id)
 
     @rpc
     def plan_now(self, activity_id: str) -> dict[str, Any]:
         """An operator asks for a (new) plan now, e.g. after late cancellations."""
-        return planning.run_schedule(self.db, activity_id, solve=_in_thread)
+        return planning.run_schedule(self.db, activity_id, solve=_in_thread, settings=self.settings)
 
     @rpc
     def programmes(self, activity_id: str, school_id: str | None = None) -> dict | None:

@@ -117,7 +117,28 @@ def _programme_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"- Workshop: {workshop.get('title') or workshop['workshop_id']}{where}")
     if data.get("seat"):
         lines.append(f"- Bus {data['seat']['bus_id']}, stoel {data['seat']['seat']}")
+    lines += _itinerary_lines(data.get("itinerary") or [])
     return lines
+
+
+def _itinerary_lines(itinerary: list[dict[str, Any]]) -> list[str]:
+    """A bus tour's timetable: departure, each visit (from its start), the return."""
+    if not itinerary:
+        return []
+    lines = ["", "Route:"]
+    for index, stop in enumerate(itinerary):
+        if index == 0:
+            lines.append(f"- {_clock(stop['leave_at'])} vertrek vanaf {stop['name']}")
+        elif index == len(itinerary) - 1 and not stop.get("leave_at"):
+            lines.append(f"- {_clock(stop['arrive_at'])} terug bij {stop['name']}")
+        else:
+            begins = stop.get("visit_starts_at") or stop["arrive_at"]
+            lines.append(f"- {_clock(begins)} - {_clock(stop['leave_at'])} {stop['name']}")
+    return lines
+
+
+def _clock(moment: str) -> str:
+    return dutch_time(datetime.fromisoformat(moment))
 
 
 def _programme_email(
@@ -162,6 +183,14 @@ def _programme_email(
 
 
 def programme_assigned(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+    if data.get("from_waitlist"):
+        return _programme_email(
+            contact,
+            data,
+            "Er is een plek voor je",
+            "Er is een plek vrijgekomen en die is voor jou. Je stond op de wachtlijst; "
+            "dit is je programma:",
+        )
     return _programme_email(contact, data, "Je programma", "Je programma is klaar:")
 
 
@@ -177,12 +206,15 @@ def programme_changed(contact: dict[str, Any], data: dict[str, Any]) -> Email:
 def waitlisted(contact: dict[str, Any], data: dict[str, Any]) -> Email:
     activity = contact["activity"]
     starts = datetime.fromisoformat(activity["starts_at"])
+    full = activity["title"]
+    if data.get("item_title"):
+        full = f"{data['item_title']} ({activity['title']})"
     text = (
         "\n".join(
             [
                 f"Beste {contact['first_name']},",
                 "",
-                f"{activity['title']} op {dutch_date(starts)} is vol. Je staat op de wachtlijst, "
+                f"{full} op {dutch_date(starts)} is vol. Je staat op de wachtlijst, "
                 f"op plaats {data['position']}.",
                 "",
                 "Komt er een plek vrij, dan krijg je die automatisch en sturen we je meteen een "

@@ -88,3 +88,54 @@ def test_waitlisted_names_the_position():
 def test_an_unknown_template_is_an_error():
     with pytest.raises(UnknownTemplate):
         render("birthday_card", CONTACT, {})
+
+
+BUS_TOUR = {
+    "plan_version": 1,
+    "seat": {"bus_id": "touringcar", "seat": 7},
+    "itinerary": [
+        {
+            "stop_id": "amersfoort-cs",
+            "name": "Amersfoort Centraal",
+            "leave_at": "2027-10-14T08:30:00+02:00",
+        },
+        {
+            "stop_id": "ede",
+            "name": "Aeres MBO Ede",
+            "arrive_at": "2027-10-14T09:05:00+02:00",
+            "visit_starts_at": "2027-10-14T09:30:00+02:00",
+            "leave_at": "2027-10-14T10:45:00+02:00",
+        },
+        {
+            "stop_id": "amersfoort-cs",
+            "name": "Amersfoort Centraal",
+            "arrive_at": "2027-10-14T11:20:00+02:00",
+        },
+    ],
+}
+
+
+def test_a_bus_seat_comes_with_the_timetable():
+    email = render("programme_assigned", CONTACT, BUS_TOUR)
+    assert "- Bus touringcar, stoel 7" in email.text
+    assert "- 08:30 vertrek vanaf Amersfoort Centraal" in email.text
+    assert "- 09:30 - 10:45 Aeres MBO Ede" in email.text
+    assert "- 11:20 terug bij Amersfoort Centraal" in email.text
+
+
+def test_a_place_from_the_waiting_list_says_so():
+    email = render(
+        "programme_assigned",
+        CONTACT,
+        {"plan_version": 2, "from_waitlist": True, "workshop": {"workshop_id": "garage"}},
+    )
+    assert email.subject.startswith("Er is een plek voor je")
+    assert "Je stond op de wachtlijst" in email.text
+    assert "- Workshop: garage" in email.text
+
+
+def test_waitlisted_names_the_workshop_that_is_full():
+    email = render("waitlisted", CONTACT, {"position": 1, "item_title": "Autotechniek"})
+    assert "Autotechniek (Voorlichtingsdag MBO-beroepen) op zaterdag 20 november 2027 is vol" in (
+        email.text
+    )

@@ -24,6 +24,7 @@ class ActivityCopy(Base):
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(200))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: published before 0003
     sign_up_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -81,3 +82,20 @@ class Assignment(Base):
     waitlist_position: Mapped[int | None]
 
     __table_args__ = (Index("ix_assignments_person", "person_id"),)
+
+
+class Attendance(Base):
+    """Who came to an activity they were booked for: the history behind no-show rates."""
+
+    __tablename__ = "attendance"
+
+    registration_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(36))
+    attended: Mapped[bool]
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_attendance_activity", "activity_id"),
+        Index("ix_attendance_person", "person_id"),
+    )
