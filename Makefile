@@ -48,7 +48,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/signup_bench.py
-	@if [ -f bench/infoday_bench.py ]; then $(BIN)/python bench/infoday_bench.py; fi
+	$(BIN)/python bench/infoday_bench.py
+	$(BIN)/python bench/orientation_bench.py
 
 k8s:
 	@for overlay in deploy/k8s/overlays/*/; do \

@@ -4,22 +4,27 @@ Pupils rank up to three workshops of one date; each workshop (a programme at an 
 has a capacity. One call of `allocate_workshops` plans one date, so a pupil gets at most one
 workshop per date (a second request of the same pupil is an input error).
 
-The allocation is an exact min-cost max-flow, optimal in this lexicographic order:
+The allocation is exact, in this lexicographic order:
 1. seats: as many pupils seated as possible (maximum flow);
-2. rank: the smallest sum of rank costs 0/1/2 for a 1st/2nd/3rd choice (a mean-rank objective:
+2. fair shares between schools: the smallest sum over schools of x² / n, where x is the school's
+   seated pupils and n the pupils it sent. Seat k of a school costs (2k - 1) / n, so the seats
+   go to the schools by the Sainte-Laguë method, in proportion to the pupils each sent: a school
+   whose pupils all want the popular workshops still gets its share of seats;
+3. rank: the smallest sum of rank costs 0/1/2 for a 1st/2nd/3rd choice (a mean-rank objective:
    one pupil moving from 1st to 2nd choice is worth another moving from 2nd to 1st);
-3. fairness between schools: the smallest sum over all (workshop, school) pairs of x² / d,
-   where x is the school's seats at the workshop and d its demand there (its pupils who ranked
-   the workshop, at any rank). Seat k of a school costs (2k - 1) / d and the flow takes the
-   cheapest seats first, so a contested workshop's seats go to the schools by the Sainte-Laguë
-   method, in proportion to their demand, without shutting out a small school as D'Hondt would.
-   Where the losers move to another workshop, that workshop's shares count too.
-Levels 2 and 3 share one integer cost: fairness marginals are scaled by D² (D the largest
-demand, so distinct quotients stay distinct after rounding down) and the rank unit exceeds any
-possible fairness total, so fairness never costs a seat or a better rank. Pupils with the same
-school and ranking are interchangeable in the flow; among them the earlier sign-up (then the
-smaller pupil id) gets the better outcome. Remaining ties are broken by the solver on inputs in
-a fixed order, so equal input gives an equal allocation.
+4. fairness per workshop: the smallest sum over all (workshop, school) pairs of x² / d, where x
+   is the school's seats at the workshop and d its demand there (its pupils who ranked it, at
+   any rank): a contested workshop is shared in proportion to demand, again by Sainte-Laguë,
+   without shutting out a small school as D'Hondt would.
+Two min-cost max-flows (OR-Tools): the first decides the seats per school (levels 1-3, exact);
+the second, with exactly those seats per school, reaches the same rank and then level 4, so
+level 4 is optimal among allocations that give each school the same number of seats. Quotients
+are scaled by the square of the largest denominator and rounded down, which keeps their order,
+and each level's unit exceeds any possible total of the levels below it, so a lower level never
+costs a higher one anything. Pupils with the same school and ranking are interchangeable in the
+flow; among them the earlier sign-up (then the smaller pupil id) gets the better outcome.
+Remaining ties are broken by the solver on inputs in a fixed order, so equal input gives an
+equal allocation.
 
 No-shows: a workshop with a no-show history may be overbooked, see `effective_capacity`.
 Pupils without a seat wait on the list of every workshop they ranked (ordered by that rank, then
@@ -383,48 +388,108 @@ def _validate_request(request: WorkshopRequest, known: Mapping[str, Workshop]) -
 def _solve_flow(
     capacities: Mapping[str, int], ordered: Sequence[WorkshopRequest]
 ) -> dict[str, str]:
-    """Min-cost max-flow: source -> (school, ranking) group -> (workshop, school) -> workshop."""
+    """Two min-cost max-flows: first each school's number of seats, then who sits where.
+
+    Stage 1 fixes how many pupils of each school get a seat: the most seats in all, shared by
+    the Sainte-Laguë method in proportion to how many pupils each school sent, ties broken by
+    the best total rank. Stage 2, with exactly those numbers, reaches that rank again and then
+    shares every workshop fairly:
+    source -> school -> (school, ranking) group -> (workshop, school) -> workshop -> sink.
+    """
     groups: dict[tuple[str, tuple[str, ...]], list[WorkshopRequest]] = defaultdict(list)
-    demand: dict[tuple[str, str], int] = defaultdict(int)
     for request in ordered:  # sign-up order, so each group is in sign-up order too
         groups[(request.school_id, request.ranking)].append(request)
-        for workshop_id in request.ranking:
-            demand[(workshop_id, request.school_id)] += 1
     if not groups:
         return {}
-    scale = max(demand.values()) ** 2
-    rank_unit = 2 * scale * len(ordered) + 1  # > any total fairness cost (< 2 * scale per seat)
+    quotas = _school_quotas(capacities, groups)
+    return _assign_within_quotas(capacities, groups, quotas, len(ordered))
 
-    flow = min_cost_flow.SimpleMinCostFlow()
-    source, sink = 0, 1
-    nodes: dict[object, int] = {}
 
-    def node(key: object) -> int:
-        return nodes.setdefault(key, len(nodes) + 2)
+class _Network:
+    """An OR-Tools min-cost flow with named nodes."""
 
+    def __init__(self) -> None:
+        self.flow = min_cost_flow.SimpleMinCostFlow()
+        self.nodes: dict[object, int] = {"source": 0, "sink": 1}
+
+    def node(self, key: object) -> int:
+        return self.nodes.setdefault(key, len(self.nodes))
+
+    def arc(self, tail: object, head: object, capacity: int, cost: int = 0) -> int:
+        return self.flow.add_arc_with_capacity_and_unit_cost(
+            self.node(tail), self.node(head), capacity, cost
+        )
+
+    def solve(self, supply: int) -> None:
+        self.flow.set_node_supply(0, supply)
+        self.flow.set_node_supply(1, -supply)
+        if self.flow.solve_max_flow_with_min_cost() != self.flow.OPTIMAL:
+            raise RuntimeError("the orientation allocation flow did not solve")
+
+
+def _school_quotas(
+    capacities: Mapping[str, int], groups: Mapping[tuple[str, tuple[str, ...]], list]
+) -> dict[str, int]:
+    """Seats per school: maximum in all, then fair shares between schools, then best ranks.
+
+    Seat k of a school that sent n pupils costs (2k - 1) / n (the smallest sum of x² / n over
+    schools), scaled by S² (S the largest n) and rounded down, which keeps the order of the
+    quotients; that unit exceeds any total rank cost, so rank decides only between equally fair
+    shares. A school whose pupils only want what everybody wants still gets its share.
+    """
+    sizes: dict[str, int] = defaultdict(int)
+    for (school, _), members in groups.items():
+        sizes[school] += len(members)
+    pupils = sum(sizes.values())
+    scale = max(sizes.values()) ** 2
+    share_unit = 2 * pupils + 1  # > any total rank cost (at most 2 per pupil)
+    net = _Network()
+    school_arcs: dict[str, list[int]] = {}
+    for school, n in sorted(sizes.items()):
+        school_arcs[school] = [
+            net.arc("source", ("s", school), 1, share_unit * (scale * (2 * k - 1) // n))
+            for k in range(1, n + 1)
+        ]
+    for key in sorted(groups):
+        net.arc(("s", key[0]), ("g", key), len(groups[key]))
+        for rank, workshop_id in enumerate(key[1]):
+            net.arc(("g", key), ("w", workshop_id), len(groups[key]), rank)
     for workshop_id, capacity in sorted(capacities.items()):
-        flow.add_arc_with_capacity_and_unit_cost(node(("w", workshop_id)), sink, capacity, 0)
+        net.arc(("w", workshop_id), "sink", capacity)
+    net.solve(pupils)
+    return {s: sum(net.flow.flow(a) for a in arcs) for s, arcs in school_arcs.items()}
+
+
+def _assign_within_quotas(
+    capacities: Mapping[str, int],
+    groups: Mapping[tuple[str, tuple[str, ...]], list[WorkshopRequest]],
+    quotas: Mapping[str, int],
+    pupils: int,
+) -> dict[str, str]:
+    demand: dict[tuple[str, str], int] = defaultdict(int)
+    for (school, ranking), members in groups.items():
+        for workshop_id in ranking:
+            demand[(workshop_id, school)] += len(members)
+    scale = max(demand.values()) ** 2
+    rank_unit = 2 * scale * pupils + 1  # > any total fairness cost (< 2 * scale per seat)
+    net = _Network()
+    for school, quota in sorted(quotas.items()):
+        net.arc("source", ("s", school), quota)
+    for workshop_id, capacity in sorted(capacities.items()):
+        net.arc(("w", workshop_id), "sink", capacity)
     for (workshop_id, school), d in sorted(demand.items()):
         for k in range(1, min(d, capacities[workshop_id]) + 1):
-            cost = scale * (2 * k - 1) // d
-            flow.add_arc_with_capacity_and_unit_cost(
-                node(("ws", workshop_id, school)), node(("w", workshop_id)), 1, cost
-            )
+            net.arc(("ws", workshop_id, school), ("w", workshop_id), 1, scale * (2 * k - 1) // d)
     group_arcs: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     for key in sorted(groups):
         size = len(groups[key])
-        flow.add_arc_with_capacity_and_unit_cost(source, node(("g", key)), size, 0)
+        net.arc(("s", key[0]), ("g", key), size)
         group_arcs[key] = [
-            flow.add_arc_with_capacity_and_unit_cost(
-                node(("g", key)), node(("ws", workshop_id, key[0])), size, rank_unit * rank
-            )
+            net.arc(("g", key), ("ws", workshop_id, key[0]), size, rank_unit * rank)
             for rank, workshop_id in enumerate(key[1])
         ]
-    flow.set_node_supply(source, len(ordered))
-    flow.set_node_supply(sink, -len(ordered))
-    if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
-        raise RuntimeError("the orientation allocation flow did not solve")
-    return _seat_groups(groups, group_arcs, flow)
+    net.solve(pupils)
+    return _seat_groups(groups, group_arcs, net.flow)
 
 
 def _seat_groups(

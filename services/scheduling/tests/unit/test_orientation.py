@@ -51,6 +51,25 @@ def test_oversubscribed_workshop_is_split_in_proportion_to_school_demand():
     assert allocation.metrics.by_rank == {1: 6, 2: 3, 3: 0}
 
 
+def test_a_school_whose_pupils_only_want_the_popular_workshop_still_gets_its_share():
+    # 4 seats in all. Every pupil of 't Atrium wants only 'garage'; Farel's would also take
+    # 'zorg'. Seating Farel in 'garage' too would cost no seat and no rank, but leave 't Atrium
+    # with 1 of 4 pupils seated against Farel's 3 of 4: the seats are shared 2 and 2.
+    workshops = [Workshop("garage", 2), Workshop("zorg", 2)]
+    requests = school_group("atrium", 4, "garage") + school_group(
+        "farel", 4, "garage", "zorg", first_minute=10
+    )
+
+    allocation = allocate_workshops(workshops, requests)
+
+    assert allocation.seats_by_school("garage") == {"atrium": 2}
+    assert allocation.seats_by_school("zorg") == {"farel": 2}
+    assert {s: share.seated for s, share in allocation.metrics.schools.items()} == {
+        "atrium": 2,
+        "farel": 2,
+    }
+
+
 def test_small_school_is_not_shut_out_sainte_lague_not_dhondt():
     # 2 seats, demand 5 against 2, no alternatives: proportional is 1.43 : 0.57, so 1 and 1
     # (Sainte-Laguë, x²/d: 1/5 + 1/2 < 4/5). D'Hondt - or first come, first served with the big
@@ -149,8 +168,18 @@ def test_seating_everyone_beats_giving_first_choices():
 
 
 def lexicographic_score(assignment, requests, demand, scale):
-    """(-seats, rank cost, fairness) exactly as the module documents its objective."""
+    """(-seats, school share, rank cost, fairness) exactly as the module documents it."""
     seats = sum(1 for w in assignment if w is not None)
+    sizes, seated = {}, {}
+    for r, w in zip(requests, assignment, strict=True):
+        sizes[r.school_id] = sizes.get(r.school_id, 0) + 1
+        seated[r.school_id] = seated.get(r.school_id, 0) + (w is not None)
+    school_scale = max(sizes.values()) ** 2
+    share = sum(
+        school_scale * (2 * k - 1) // sizes[school]
+        for school, x in seated.items()
+        for k in range(1, x + 1)
+    )
     rank = sum(r.ranking.index(w) for r, w in zip(requests, assignment, strict=True) if w)
     counts = {}
     for r, w in zip(requests, assignment, strict=True):
@@ -159,10 +188,11 @@ def lexicographic_score(assignment, requests, demand, scale):
     fairness = sum(
         scale * (2 * k - 1) // demand[key] for key, x in counts.items() for k in range(1, x + 1)
     )
-    return -seats, rank, fairness
+    return -seats, share, rank, fairness
 
 
-def brute_force_best(workshops, requests):
+def brute_force_best(workshops, requests, seats_per_school=None):
+    """The best score over all valid assignments (optionally: with these seats per school)."""
     capacity = {w.id: w.capacity for w in workshops}
     demand = {}
     for r in requests:
@@ -177,9 +207,20 @@ def brute_force_best(workshops, requests):
                 used[w] = used.get(w, 0) + 1
         if any(n > capacity[w] for w, n in used.items()):
             continue
+        if seats_per_school is not None and _seats_per_school(assignment, requests) != (
+            seats_per_school
+        ):
+            continue
         score = lexicographic_score(assignment, requests, demand, scale)
         best = score if best is None or score < best else best
     return best, demand, scale
+
+
+def _seats_per_school(assignment, requests):
+    seats = {}
+    for r, w in zip(requests, assignment, strict=True):
+        seats[r.school_id] = seats.get(r.school_id, 0) + (w is not None)
+    return seats
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -198,9 +239,13 @@ def test_allocation_matches_brute_force_lexicographic_optimum(seed):
 
     allocation = allocate_workshops(workshops, requests)
 
-    best, demand, scale = brute_force_best(workshops, requests)
     got = tuple(allocation.assignments.get(r.pupil_id) for r in requests)
-    assert lexicographic_score(got, requests, demand, scale) == best
+    # Seats, school shares and rank: the exact optimum over all assignments.
+    best, demand, scale = brute_force_best(workshops, requests)
+    assert lexicographic_score(got, requests, demand, scale)[:3] == best[:3]
+    # Workshop fairness: the optimum among assignments with the same seats per school.
+    best_here, _, _ = brute_force_best(workshops, requests, _seats_per_school(got, requests))
+    assert lexicographic_score(got, requests, demand, scale) == best_here
 
 
 def test_same_input_in_another_order_gives_the_same_allocation():
