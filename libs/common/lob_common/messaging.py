@@ -3,8 +3,10 @@
 nameko's own event handler acknowledges a message whose handler raised, so the message is gone.
 Ours never forgets one:
 - a malformed message (fails its contract) is parked at once in `<queue>.dead` with the reason;
-- a handler error is retried via `<queue>.retry` (a delay queue whose expired messages flow back
-  to the handler's queue) with growing delays, and parked after EVENT_MAX_ATTEMPTS attempts;
+- a handler error is retried via a delay queue `<queue>.retry.<delay>ms` whose messages expire
+  back into the handler's queue; one queue per delay (2 s, 8 s, 32 s, ...), because RabbitMQ
+  expires only the message at the head of a queue: a 2 s retry behind a 128 s one in a shared
+  queue would wait 128 s. After EVENT_MAX_ATTEMPTS attempts the message is parked;
 - the original is acknowledged only after its copy is safely in the retry or dead queue (publisher
   confirms); if that fails the original is requeued.
 `lob dead-letters replay` moves parked messages back to their queue once the cause is fixed.
@@ -37,11 +39,17 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_RETRY_BASE_SECONDS = 2.0
 
 
-def retry_queue(name: str) -> Queue:
+def retry_queue(name: str, delay_seconds: float) -> Queue:
+    """The delay queue for one retry delay; the delay is in its name, as its TTL can't change."""
+    milliseconds = max(int(delay_seconds * 1000), 1)
     return Queue(
-        f"{name}.retry",
+        f"{name}.retry.{milliseconds}ms",
         durable=True,
-        queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+        queue_arguments={
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": name,
+            "x-message-ttl": milliseconds,
+        },
     )
 
 
@@ -78,7 +86,6 @@ class EventHandler(NamekoEventHandler):
         self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
         self.retry_base = float(config.get("EVENT_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS))
         self.publisher = Publisher(config["AMQP_URI"], use_confirms=True, retry=True)
-        self.retry_queue = retry_queue(self.queue.name)
         self.dead_queue = dead_queue(self.queue.name)
 
     def handle_message(self, body: Any, message: Any) -> None:
@@ -120,9 +127,8 @@ class EventHandler(NamekoEventHandler):
                 delay,
                 error,
             )
-            self._forward(
-                message, body, self.retry_queue, attempt, error, "retried", expiration=delay
-            )
+            queue = retry_queue(self.queue.name, delay)
+            self._forward(message, body, queue, attempt, error, "retried")
         else:
             log.error(
                 "%s failed on %s %d times; parked in %s: %s",
@@ -143,7 +149,6 @@ class EventHandler(NamekoEventHandler):
         attempt: int,
         error: str,
         outcome: str,
-        expiration: float | None = None,
     ) -> None:
         headers = dict(message.headers or {})
         headers.update(
@@ -161,7 +166,6 @@ class EventHandler(NamekoEventHandler):
                 routing_key=queue.name,
                 headers=headers,
                 declare=[queue],
-                expiration=expiration,
             )
         except Exception:
             log.exception(

@@ -111,3 +111,39 @@ def test_a_handler_missing_from_the_subscription_table_refuses_to_start(broker, 
     container = container_factory(Unlisted, {"AMQP_URI": broker})
     with pytest.raises(RuntimeError, match="SUBSCRIPTIONS"):
         container.start()
+
+
+class Picky:
+    """Always fails on the events in `always`; fails once on any other."""
+
+    name = "testsvc"
+    always: ClassVar[set[str]] = set()
+    attempts: ClassVar[list[str]] = []
+    processed: ClassVar[list[str]] = []
+
+    @event_handler("registration", "signed_up")
+    def handle_signed_up(self, event):
+        Picky.attempts.append(event.event_id)
+        if event.event_id in Picky.always or Picky.attempts.count(event.event_id) == 1:
+            raise RuntimeError("not now")
+        Picky.processed.append(event.event_id)
+
+
+def test_a_short_retry_does_not_wait_behind_a_long_one(broker, container_factory, monkeypatch):
+    # Delays 0.1 s, 0.4 s, 1.6 s. A sits in its 1.6 s delay when B fails for the first time;
+    # B's 0.1 s retry must come back long before A's.
+    key = ("registration", "signed_up")
+    monkeypatch.setitem(
+        contracts.SUBSCRIPTIONS, key, (*contracts.SUBSCRIPTIONS[key], "testsvc.handle_signed_up")
+    )
+    first, second = new_event("signed_up", PAYLOAD), new_event("signed_up", PAYLOAD)
+    Picky.always, Picky.attempts, Picky.processed = {first.event_id}, [], []
+    config = {"AMQP_URI": broker, "EVENT_MAX_ATTEMPTS": 5, "EVENT_RETRY_BASE_SECONDS": 0.1}
+    container_factory(Picky, config).start()
+    _send(broker, dump_event(first))
+    poll(lambda: Picky.attempts.count(first.event_id) == 3, what="three attempts of the first")
+
+    _send(broker, dump_event(second))
+
+    poll(lambda: second.event_id in Picky.processed, what="the second one retried and done")
+    assert Picky.attempts.count(first.event_id) == 3
