@@ -112,6 +112,13 @@ class EventHandler(NamekoEventHandler):
         if exc_info is None:
             outcome = "duplicate" if result is False else "processed"
             metrics.EVENTS_CONSUMED.labels(self.event_type, self.handler_id, outcome).inc()
+            log.info(
+                "%s %s %s event %s",
+                self.handler_id,
+                outcome,
+                self.event_type,
+                (body or {}).get("event_id") if isinstance(body, dict) else None,
+            )
             self.queue_consumer.ack_message(message)
             return result, exc_info
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0)) + 1

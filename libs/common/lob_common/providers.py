@@ -16,6 +16,7 @@ import eventlet
 from kombu import Connection
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
@@ -75,6 +76,9 @@ class Database(DependencyProvider):
         return self.handle
 
 
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
 class CorrelationId(DependencyProvider):
     """Sets the log correlation id for each worker, from the HTTP header or the event."""
 
@@ -84,8 +88,32 @@ class CorrelationId(DependencyProvider):
             if isinstance(arg, Event):
                 value = arg.correlation_id
             elif isinstance(arg, Request):
-                value = arg.headers.get("X-Correlation-ID")
+                value = arg.headers.get(CORRELATION_HEADER)
         correlation_id.set(value or str(uuid.uuid4()))
+
+
+class ConsumerHealth(DependencyProvider):
+    """Whether this service's own broker consumer is connected and consuming (for /readyz).
+
+    A fresh test connection only shows that the broker answers. After an outage nameko's
+    consumer reconnects on its own schedule, and until it has, the service handles no event.
+    Reads two attributes of nameko 2.14.1's QueueConsumer (the version is pinned).
+    """
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return self.status
+
+    def status(self) -> str:
+        for consumer in self.container.subextensions:
+            if not isinstance(consumer, QueueConsumer):
+                continue
+            if not consumer._consumers_ready.ready():
+                return "connecting"
+            for queue_consumer in consumer._consumers.values():
+                connection = getattr(queue_consumer.channel, "connection", None)
+                if connection is None or not connection.connected:
+                    return "reconnecting"
+        return "ok"
 
 
 class ShutdownWaker(DependencyProvider):
@@ -109,6 +137,9 @@ class ShutdownWaker(DependencyProvider):
             eventlet.sleep(0.5)
 
 
+QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: no access log
+
+
 class ApiHandler(HttpRequestHandler):
     """nameko's @http with problem+json errors, request metrics and no stack traces to clients."""
 
@@ -117,10 +148,22 @@ class ApiHandler(HttpRequestHandler):
         super().__init__(method, url, **kwargs)
 
     def handle_request(self, request: Request) -> Response:
+        """Every request gets a correlation id (the caller's, or a new one) that the worker, its
+        log lines and the events it emits carry, and that the response returns to the caller."""
         started = time.perf_counter()
+        given = request.headers.get(CORRELATION_HEADER, "")[:64]
+        value = given or str(uuid.uuid4())
+        request.environ["HTTP_X_CORRELATION_ID"] = value  # what the worker reads
+        correlation_id.set(value)
         response = super().handle_request(request)
+        response.headers[CORRELATION_HEADER] = value
+        seconds = time.perf_counter() - started
         metrics.HTTP_REQUESTS.labels(self.method, self.url, str(response.status_code)).inc()
-        metrics.HTTP_DURATION.labels(self.method, self.url).observe(time.perf_counter() - started)
+        metrics.HTTP_DURATION.labels(self.method, self.url).observe(seconds)
+        if self.url not in QUIET_PATHS:  # paths only: ids, never query strings or bodies
+            log.info(
+                "%s %s %d %.0f ms", self.method, request.path, response.status_code, seconds * 1000
+            )
         return response
 
     def response_from_exception(self, exc: Exception) -> Response:
@@ -176,6 +219,7 @@ class ServiceBase:
     config = Config()
     correlation = CorrelationId()
     waker = ShutdownWaker()
+    consumer_health = ConsumerHealth()
 
     @http("GET", "/healthz")
     def healthz(self, request: Request) -> Response:
@@ -183,7 +227,8 @@ class ServiceBase:
 
     @http("GET", "/readyz")
     def readyz(self, request: Request) -> Response:
-        checks = _readiness.check(self.config["AMQP_URI"], self.db)
+        checks = {**_readiness.check(self.config["AMQP_URI"], self.db)}
+        checks["consumer"] = self.consumer_health()
         ready = all(value == "ok" for value in checks.values())
         return json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

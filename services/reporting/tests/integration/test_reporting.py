@@ -9,6 +9,7 @@ from sqlalchemy import select
 from lob_common.db import DatabaseHandle, make_engine
 from lob_common.testing import (
     OPERATOR_KEY,
+    TcpProxy,
     base_url,
     poll,
     publish_event,
@@ -108,3 +109,37 @@ def test_the_figures_need_the_operator_key(reporting):
     response = requests.get(f"{reporting.url}/reports/participation")
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
+
+
+def test_after_a_broker_outage_it_is_not_ready_until_its_consumer_is_back(
+    broker, tmp_path, container_factory
+):
+    proxy = TcpProxy(5672)
+    proxy.open()
+    config = service_test_config("reporting", proxy.url(broker), f"sqlite:///{tmp_path}/r.db")
+    container = container_factory(ReportingService, config)
+    container.start()
+    url = base_url(config)
+    try:
+        poll(lambda: _readiness(url) == (200, "ok"), what="ready with the consumer connected")
+
+        proxy.close()  # the broker goes away and every connection to it is cut
+
+        poll(lambda: _readiness(url)[0] == 503, what="not ready while the broker is away")
+        assert _readiness(url)[1] != "ok"
+        proxy.open()
+        poll(
+            lambda: _readiness(url) == (200, "ok"),
+            timeout=60,
+            what="ready again once the consumer has reconnected",
+        )
+    finally:
+        if not proxy.is_open:
+            proxy.open()
+        container.stop()
+        proxy.close()
+
+
+def _readiness(url):
+    response = requests.get(f"{url}/readyz", timeout=5)
+    return response.status_code, response.json()["checks"].get("consumer")
