@@ -168,11 +168,19 @@ class Supervisor:
         return self.stop()
 
     def stop(self) -> int:
+        """Stop every child: 0 only when each one exited cleanly within the grace period, else 1.
+
+        A child that had to be killed, or that failed, makes `lob run` fail with one line naming
+        it, so a script or CI job sees the unclean stop instead of an "all stopped" that hides it.
+        """
         self.say("lob", "stopping...")
-        for process in reversed(list(self.children.values())):
+        terminated: set[str] = set()
+        for name, process in reversed(list(self.children.items())):
             if process.poll() is None:
                 process.terminate()
+                terminated.add(name)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
+        problems: list[str] = []
         for name, process in self.children.items():
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
@@ -180,8 +188,20 @@ class Supervisor:
                 self.say("lob", f"{name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
                 process.kill()
                 process.wait()
+                problems.append(f"{name} was killed after {STOP_GRACE_SECONDS}s")
+            else:
+                if not _clean_exit(process.returncode, name in terminated):
+                    problems.append(f"{name} exited with code {process.returncode}")
+        if problems:
+            self.say("lob", "stopped, but not cleanly: " + "; ".join(problems))
+            return 1
         self.say("lob", "all stopped.")
         return 0
+
+
+def _clean_exit(returncode: int, terminated: bool) -> bool:
+    """Exit code 0, or death by the SIGTERM we sent (the mail sink keeps Python's default)."""
+    return returncode == 0 or (terminated and returncode == -signal.SIGTERM)
 
 
 def _die_with_parent() -> None:
