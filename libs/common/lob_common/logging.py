@@ -47,23 +47,3 @@ def formatter() -> logging.Formatter:
     if os.environ.get("LOG_FORMAT", "json") == "text":
         return logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     return JsonFormatter()
-
-
-def logging_config(service: str, level: str = "INFO") -> dict:
-    """A dictConfig for a service (used by config.yml through nameko's LOGGING key)."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"correlation": {"()": CorrelationFilter, "service": service}},
-        "formatters": {"default": {"()": formatter}},
-        "handlers": {
-            "stdout": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
-                "formatter": "default",
-                "filters": ["correlation"],
-            }
-        },
-        "root": {"level": level, "handlers": ["stdout"]},
-        "loggers": {"amqp": {"level": "WARNING"}, "kombu": {"level": "WARNING"}},
-    }
