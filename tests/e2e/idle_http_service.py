@@ -3,7 +3,8 @@
 This is the case `ShutdownWaker` exists for. A service with an AMQP consumer wakes its eventlet hub
 every second anyway (kombu's drain loop), so it stops promptly even without the waker; an
 HTTP-only service has nothing that wakes the hub, and without the waker it ignores SIGTERM for
-up to 60 s (measured 56-61 s). Started by the tests with `nameko run idle_http_service:IdleHttpService`.
+up to 60 s (measured 56-61 s). Started by the tests with
+`nameko run idle_http_service:IdleHttpService`.
 
 The database is reporting's schema on a SQLite file without the outbox relay (the relay would
 talk to the broker); the broker is touched only by /readyz.
