@@ -124,6 +124,19 @@ class ActivityPublished(_Payload):
     )
 
 
+# The activity's structure that scheduling plans from (besides its times), in activity_published.
+ACTIVITY_SPEC_FIELDS = (
+    "rounds",
+    "sessions",
+    "workshops",
+    "buses",
+    "stops",
+    "departure",
+    "travel_minutes",
+    "max_overbooking",
+)
+
+
 class Preferences(_Payload):
     """What a participant asked for: info-day choices + backup, or a workshop ranking."""
 

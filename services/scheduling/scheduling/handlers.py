@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, update
 
-from lob_common.contracts import Event, payload_json
+from lob_common.contracts import ACTIVITY_SPEC_FIELDS, Event, payload_json
 from lob_common.db import DatabaseHandle, utcnow
 from scheduling.adapters.tables import ActivityCopy, Assignment, Attendance, SignUp
 from scheduling.planning import Settings, update_plan_in_force
@@ -24,18 +24,7 @@ def record_activity(db: DatabaseHandle, event: Event) -> bool:
         activity.ends_at = p["ends_at"]
         activity.sign_up_closes_at = p["sign_up_closes_at"]
         as_json = payload_json(event)
-        activity.spec = {
-            k: as_json[k]
-            for k in (
-                "rounds",
-                "sessions",
-                "workshops",
-                "buses",
-                "stops",
-                "departure",
-                "travel_minutes",
-            )
-        }
+        activity.spec = {k: as_json[k] for k in ACTIVITY_SPEC_FIELDS}
         activity.updated_at = utcnow()
         uow.session.merge(activity)
         uow.commit()

@@ -221,11 +221,18 @@ def test_no_show_history_overbooks_a_workshop_within_the_cap(broker, make_schedu
         broker, "od-nov", "orientation_day", AFTERNOON - timedelta(days=70), workshops=earlier
     )
     _publish_activity(broker, "od-dec", "orientation_day", AFTERNOON, workshops=earlier)
+    _publish_activity(  # this date's own setting: no overbooking
+        broker, "od-off", "orientation_day", AFTERNOON, workshops=earlier, max_overbooking=0.0
+    )
     for n in range(8):
         _sign_up(broker, "od-nov", "orientation_day", n, ranking=("garage",))
     for n in range(20, 34):
         _sign_up(broker, "od-dec", "orientation_day", n, ranking=("garage",))
-    poll(lambda: _active(db, "od-nov") == 8 and _active(db, "od-dec") == 14, what="sign-ups")
+        _sign_up(broker, "od-off", "orientation_day", n, ranking=("garage",))
+    poll(
+        lambda: [_active(db, a) for a in ("od-nov", "od-dec", "od-off")] == [8, 14, 14],
+        what="the sign-ups",
+    )
     _plan(container, "od-nov")
     for n in range(8):  # half of November's pupils stayed away
         publish_event(
@@ -247,6 +254,7 @@ def test_no_show_history_overbooks_a_workshop_within_the_cap(broker, make_schedu
     assert summary["assigned"] == 12 and summary["waitlisted"] == 2
     assert summary["metrics"]["overbooked"] == {"garage": 2}
     assert summary["metrics"]["no_show_rates"] == {"garage": 0.5}
+    assert _plan(container, "od-off")["assigned"] == 10
 
 
 def _count(db, model):
