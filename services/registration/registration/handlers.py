@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 from werkzeug.wrappers import Request
 
 from lob_common import metrics
+from lob_common.contracts import ACTIVITY_SPEC_FIELDS
 from lob_common.db import DatabaseHandle, UnitOfWork, utcnow
 from lob_common.http import (
     Problem,
     bearer_token,
+    field_errors,
     forbidden,
     invalid,
     not_found,
@@ -31,6 +34,7 @@ from lob_common.http import (
 from lob_common.timeutil import local, local_date
 from registration.adapters.tables import Activity, Person, Registration, School
 from registration.domain.rules import age_on, check_preferences, consent_required, phase_of
+from registration.schemas import SignUpIn
 
 
 @dataclass(frozen=True)
@@ -82,22 +86,10 @@ def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
 
 # --- activities --------------------------------------------------------------------------------
 
-# What scheduling needs of an activity besides its times: stored as one JSON document.
-ACTIVITY_DETAILS = (
-    "rounds",
-    "sessions",
-    "workshops",
-    "buses",
-    "stops",
-    "departure",
-    "travel_minutes",
-    "max_overbooking",
-)
-
 
 def publish_activity(db: DatabaseHandle, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Create or update an activity and announce it; returns (activity, created)."""
-    details = {k: data[k] for k in ACTIVITY_DETAILS}
+    details = {k: data[k] for k in ACTIVITY_SPEC_FIELDS}
     with db() as uow:
         activity = uow.session.get(Activity, data["id"])
         created = activity is None
@@ -186,23 +178,22 @@ def list_activities(db: DatabaseHandle) -> list[dict[str, Any]]:
 
 
 def sign_up(
-    db: DatabaseHandle, data: dict[str, Any], caller: Caller, idempotency_key: str | None = None
+    db: DatabaseHandle, body: Any, caller: Caller, idempotency_key: str | None = None
 ) -> tuple[dict[str, Any], bool]:
     """Register one person for one activity; returns (registration, created).
 
     A repeated request with the same Idempotency-Key returns the first result, so a client that
-    lost the answer can safely send again.
+    lost the answer can safely send again. Otherwise the checks run in the order a school can act
+    on them: who may ask (403), then every bad field in one 422, then conflicts (409).
     """
+    data, schema_errors = parse_sign_up(body)
     with db() as uow:
-        if idempotency_key:
-            earlier = uow.session.scalar(
-                select(Registration).filter_by(idempotency_key=_scoped(caller, idempotency_key))
-            )
-            if earlier is not None:
-                return registration_view(earlier), False
-        activity = _open_activity(uow, data["activity_id"])
-        school = _school_for(uow, data, caller)
-        _check_person(data, activity, school)
+        earlier = None if schema_errors else _earlier(uow, caller, idempotency_key)
+        if earlier is not None:
+            return registration_view(earlier), False
+        _authorize(data, caller)
+        activity, school = _checked(uow, data, caller, schema_errors)
+        _check_open(activity)
         person = _find_or_create_person(uow, data, school)
         if _already_signed_up(uow, activity.id, person.id):
             raise Problem(
@@ -218,16 +209,75 @@ def sign_up(
         return registration_view(registration), True
 
 
+def parse_sign_up(body: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The fields that parsed, and the schema's complaints about the others.
+
+    Not raising here lets the domain checks run on what did parse, so one 422 names every field.
+    """
+    try:
+        return SignUpIn().load(body), []
+    except ValidationError as exc:
+        return dict(exc.valid_data or {}), field_errors(exc.messages)
+
+
 def _scoped(caller: Caller, key: str) -> str:
     return f"{caller.kind}:{caller.school_id or ''}:{key}"[:128]
 
 
-def _open_activity(uow: UnitOfWork, activity_id: str) -> Activity:
+def _earlier(uow: UnitOfWork, caller: Caller, key: str | None) -> Registration | None:
+    if not key:
+        return None
+    return uow.session.scalar(select(Registration).filter_by(idempotency_key=_scoped(caller, key)))
+
+
+def _authorize(data: dict[str, Any], caller: Caller) -> None:
+    """A school signs up only its own pupils: that is about who asks, so it comes before fields."""
+    school_id = data.get("school_id")
+    if not caller.is_operator and school_id and school_id != caller.school_id:
+        raise forbidden("Een school kan alleen eigen leerlingen aanmelden.")
+
+
+def _error(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _checked(
+    uow: UnitOfWork, data: dict[str, Any], caller: Caller, schema_errors: list[dict[str, str]]
+) -> tuple[Activity, School | None]:
+    """The activity and school once every field is right; otherwise one 422 naming them all."""
+    activity, activity_errors = _find_activity(uow, data.get("activity_id"))
+    school, school_errors = _find_school(uow, data, caller)
+    person_errors = _person_errors(data, activity) if activity else []
+    errors = _all_errors(schema_errors, [*activity_errors, *school_errors, *person_errors])
+    if errors or activity is None:  # no activity always comes with an error
+        raise invalid(errors)
+    return activity, school
+
+
+def _all_errors(
+    schema_errors: list[dict[str, str]], domain_errors: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """Schema errors first, then domain errors on the other fields.
+
+    A field the schema rejected reaches the domain checks only as its default (or not at all),
+    so what they would say about it is not about what the school sent.
+    """
+    named = {e["field"].split(".")[0] for e in schema_errors}
+    return [*schema_errors, *(e for e in domain_errors if e["field"] not in named)]
+
+
+def _find_activity(
+    uow: UnitOfWork, activity_id: str | None
+) -> tuple[Activity | None, list[dict[str, str]]]:
+    if activity_id is None:  # did not parse: the schema named it
+        return None, []
     activity = uow.session.get(Activity, activity_id)
     if activity is None or activity.published_at is None:
-        raise invalid(
-            [{"field": "activity_id", "message": f"Onbekende activiteit: {activity_id}."}]
-        )
+        return None, [_error("activity_id", f"Onbekende activiteit: {activity_id}.")]
+    return activity, []
+
+
+def _check_open(activity: Activity) -> None:
     closes = activity.sign_up_closes_at or activity.starts_at
     if utcnow() >= closes:
         raise Problem(
@@ -237,72 +287,80 @@ def _open_activity(uow: UnitOfWork, activity_id: str) -> Activity:
             f"De aanmelding voor '{activity.title}' is gesloten sinds "
             f"{local(closes):%d-%m-%Y %H:%M}.",
         )
-    return activity
 
 
-def _school_for(uow: UnitOfWork, data: dict[str, Any], caller: Caller) -> School | None:
-    school_id = data.get("school_id")
-    if not caller.is_operator:
-        if school_id and school_id != caller.school_id:
-            raise forbidden("Een school kan alleen eigen leerlingen aanmelden.")
-        school_id = caller.school_id if data["role"] == "pupil" else school_id
+def _school_id_for(data: dict[str, Any], caller: Caller) -> str | None:
+    """A school's own pupils need not name their school; everyone else names it (or none)."""
+    if not caller.is_operator and data.get("role") == "pupil":
+        return caller.school_id
+    return data.get("school_id")
+
+
+def _find_school(
+    uow: UnitOfWork, data: dict[str, Any], caller: Caller
+) -> tuple[School | None, list[dict[str, str]]]:
+    school_id = _school_id_for(data, caller)
     if not school_id:
-        if data["role"] == "pupil":
-            raise invalid(
-                [
-                    {
-                        "field": "school_id",
-                        "message": "Een leerling hoort bij een school: geef school_id.",
-                    }
-                ]
-            )
-        return None
+        if data.get("role") == "pupil":
+            return None, [_error("school_id", "Een leerling hoort bij een school: geef school_id.")]
+        return None, []
     school = uow.session.get(School, school_id)
     if school is None:
-        raise invalid([{"field": "school_id", "message": f"Onbekende school: {school_id}."}])
-    return school
+        return None, [_error("school_id", f"Onbekende school: {school_id}.")]
+    return school, []
 
 
-def _check_person(data: dict[str, Any], activity: Activity, school: School | None) -> None:
-    errors = [
-        {"field": v.field, "message": v.message}
-        for v in check_preferences(
-            activity.kind,
-            data["choices"],
-            data["backup"],
-            data["ranking"],
-            {s["session_id"] for s in activity.details.get("sessions", [])},
-            {w["workshop_id"] for w in activity.details.get("workshops", [])},
+def _person_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
+    return [
+        *_preference_errors(data, activity),
+        *_age_errors(data, activity),
+        *_consent_errors(data, activity),
+    ]
+
+
+def _preference_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
+    violations = check_preferences(
+        activity.kind,
+        data.get("choices", []),
+        data.get("backup"),
+        data.get("ranking", []),
+        {s["session_id"] for s in activity.details.get("sessions", [])},
+        {w["workshop_id"] for w in activity.details.get("workshops", [])},
+    )
+    return [_error(v.field, v.message) for v in violations]
+
+
+def _age_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
+    """Catches typing errors in the date; which ages fit depends on the role."""
+    birth, role = data.get("date_of_birth"), data.get("role")
+    if birth is None or role is None:  # missing or did not parse: the schema named it
+        return []
+    age = age_on(birth, local_date(activity.starts_at))
+    errors: list[dict[str, str]] = []
+    if not 10 <= age <= 30 and role != "professional":
+        errors.append(
+            _error("date_of_birth", f"Leeftijd op de dag zelf zou {age} zijn; klopt de datum?")
+        )
+    if role == "young_adult" and not 12 <= age <= 27:
+        errors.append(
+            _error("date_of_birth", "Jongeren kunnen zich aanmelden van 12 tot en met 27 jaar.")
+        )
+    return errors
+
+
+def _consent_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
+    day = local_date(activity.starts_at)
+    if not consent_required(data.get("role", ""), data.get("date_of_birth"), day):
+        return []
+    if data.get("parent_email"):
+        return []
+    return [
+        _error(
+            "parent_email",
+            "Onder de 16 is toestemming van een "
+            "ouder nodig: geef het e-mailadres van een ouder of verzorger.",
         )
     ]
-    day = local_date(activity.starts_at)
-    birth = data.get("date_of_birth")
-    if birth is not None:
-        age = age_on(birth, day)
-        if not 10 <= age <= 30 and data["role"] != "professional":
-            errors.append(
-                {
-                    "field": "date_of_birth",
-                    "message": f"Leeftijd op de dag zelf zou {age} zijn; klopt de datum?",
-                }
-            )
-        if data["role"] == "young_adult" and not 12 <= age <= 27:
-            errors.append(
-                {
-                    "field": "date_of_birth",
-                    "message": "Jongeren kunnen zich aanmelden van 12 tot en met 27 jaar.",
-                }
-            )
-    if consent_required(data["role"], birth, day) and not data.get("parent_email"):
-        errors.append(
-            {
-                "field": "parent_email",
-                "message": "Onder de 16 is toestemming van een "
-                "ouder nodig: geef het e-mailadres van een ouder of verzorger.",
-            }
-        )
-    if errors:
-        raise invalid(errors)
 
 
 def _find_or_create_person(uow: UnitOfWork, data: dict[str, Any], school: School | None) -> Person:

@@ -13,7 +13,7 @@ from lob_common.providers import Database, ServiceBase, call_with_timeout, http
 from registration import handlers
 from registration.adapters.tables import Base
 from registration.openapi import openapi_document
-from registration.schemas import ActivityIn, SignUpIn
+from registration.schemas import ActivityIn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,9 +29,8 @@ class RegistrationService(ServiceBase):
     @http("POST", "/registrations")
     def create_registration(self, request: Request) -> Response:
         caller = self._caller(request)
-        data = load(SignUpIn(), read_json(request))
         view, created = handlers.sign_up(
-            self.db, data, caller, request.headers.get("Idempotency-Key")
+            self.db, read_json(request), caller, request.headers.get("Idempotency-Key")
         )
         location = {"Location": f"/registrations/{view['registration_id']}"}
         return json_response(view, 201 if created else 200, location)

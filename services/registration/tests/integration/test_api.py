@@ -88,6 +88,13 @@ def pupil(**changes):
     return {**body, **changes}
 
 
+def _sessions():
+    return [
+        {"session_id": f"S{i}", "title": f"Sessie {i}", "capacity": 30, "rounds": [1, 2, 3]}
+        for i in range(1, 6)
+    ]
+
+
 def test_a_pupil_signs_up_and_the_event_carries_no_personal_data(api):
     response = api.sign_up(pupil())
 
@@ -164,6 +171,104 @@ def test_an_unknown_activity_is_named(api):
     assert api.count(Registration) == 0
 
 
+def test_a_bad_email_an_unknown_activity_and_an_unknown_school_are_named_at_once(api):
+    response = api.sign_up(
+        pupil(email="geen-adres", activity_id="bestaat-niet", school_id="bestaat-ook-niet")
+    )
+
+    assert response.status_code == 422
+    assert response.headers["Content-Type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert sorted(errors, key=lambda e: e["field"]) == [
+        {"field": "activity_id", "message": "Onbekende activiteit: bestaat-niet."},
+        {"field": "email", "message": "Geen geldig e-mailadres."},
+        {"field": "school_id", "message": "Onbekende school: bestaat-ook-niet."},
+    ]
+    assert api.count(Person) == 0
+    assert api.count(Registration) == 0
+    assert api.outbox() == []
+
+
+def test_a_missing_field_a_missing_school_and_a_missing_consent_are_named_at_once(api):
+    young = (date.today() - timedelta(days=14 * 366)).isoformat()
+    body = pupil(school_id=None, date_of_birth=young)
+    del body["last_name"]
+
+    response = api.sign_up(body)
+
+    assert response.status_code == 422
+    fields = sorted(e["field"] for e in response.json()["errors"])
+    assert fields == ["last_name", "parent_email", "school_id"]
+    assert api.count(Person) == 0
+    assert api.outbox() == []
+
+
+def test_info_day_choices_are_checked_alongside_a_bad_email(api):
+    publish(api.url, career_event(id="infodag", kind="infoday", sessions=_sessions()))
+
+    response = api.sign_up(
+        pupil(activity_id="infodag", email="geen-adres", choices=["S1", "S2"], backup="S9")
+    )
+
+    assert response.status_code == 422
+    assert [(e["field"], e["message"]) for e in response.json()["errors"]] == [
+        ("email", "Geen geldig e-mailadres."),
+        ("choices", "Kies precies 3 voorlichtingen."),
+        ("backup", "Onbekende voorlichting: S9."),
+    ]
+    assert api.count(Registration) == 0
+
+
+def test_a_field_the_schema_refused_is_named_once(api):
+    publish(api.url, career_event(id="infodag", kind="infoday", sessions=_sessions()))
+    young = (date.today() - timedelta(days=14 * 366)).isoformat()
+
+    response = api.sign_up(
+        pupil(
+            activity_id="infodag",
+            date_of_birth=young,
+            parent_email="geen-adres",
+            choices=["S1", "", "S3"],
+            backup="S4",
+        )
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "parent_email", "message": "Geen geldig e-mailadres."},
+        {"field": "choices.1", "message": "Lengte moet tussen 1 en 64 liggen."},
+    ]
+
+
+def test_field_errors_come_before_a_closed_sign_up(api):
+    publish(
+        api.url,
+        career_event(
+            id="gesloten",
+            sign_up_closes_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            starts_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            ends_at=(datetime.now(UTC) + timedelta(days=1, hours=2)).isoformat(),
+        ),
+    )
+
+    response = api.sign_up(pupil(activity_id="gesloten", school_id="bestaat-niet"))
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["school_id"]
+
+
+def test_another_schools_pupil_is_forbidden_before_the_fields_are_checked(api):
+    key = issue_school_key(api.db, "farel-college")
+
+    response = api.sign_up(
+        pupil(email="geen-adres", activity_id="bestaat-niet", school_id="het-element"),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+    assert response.status_code == 403
+    assert api.count(Registration) == 0
+
+
 def test_without_a_valid_key_nothing_happens(api):
     assert api.sign_up(pupil(), headers={}).status_code == 401
     assert api.sign_up(pupil(), headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -235,11 +340,7 @@ def test_a_closed_sign_up_is_refused(api):
 
 
 def test_info_day_choices_are_checked(api):
-    sessions = [
-        {"session_id": f"S{i}", "title": f"Sessie {i}", "capacity": 30, "rounds": [1, 2, 3]}
-        for i in range(1, 6)
-    ]
-    publish(api.url, career_event(id="infodag", kind="infoday", sessions=sessions))
+    publish(api.url, career_event(id="infodag", kind="infoday", sessions=_sessions()))
 
     same_backup = api.sign_up(pupil(activity_id="infodag", choices=["S1", "S2", "S3"], backup="S2"))
     fine = api.sign_up(pupil(activity_id="infodag", choices=["S1", "S2", "S3"], backup="S4"))
