@@ -69,6 +69,19 @@ class SignUpIn(_Strict):
             raise ValidationError(errors)
 
 
+REQUIRED_BY_KIND = {
+    "infoday": (
+        "sessions",
+        "Een voorlichtingsdag heeft sessies nodig (session_id, capaciteit, rondes).",
+    ),
+    "orientation_day": (
+        "workshops",
+        "Een oriëntatiedag heeft workshops nodig (workshop_id, capaciteit).",
+    ),
+    "bus_tour": ("buses", "Een bustour heeft minstens één bus nodig (bus_id, stoelen)."),
+}
+
+
 class ActivityIn(_Strict):
     """An operator publishes an activity with the structure its scheduling needs."""
 
@@ -126,6 +139,26 @@ class ActivityIn(_Strict):
             raise ValidationError(
                 "De aanmelding moet sluiten voor de activiteit begint.", "sign_up_closes_at"
             )
+
+    @validates_schema
+    def _what_the_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """What scheduling plans from must be there, each item once, before anyone signs up."""
+        errors: dict[str, list[str]] = {}
+        needed = REQUIRED_BY_KIND.get(data["kind"])
+        if needed and not data.get(needed[0]):
+            errors[needed[0]] = [needed[1]]
+        for field, key in (
+            ("sessions", "session_id"),
+            ("workshops", "workshop_id"),
+            ("buses", "bus_id"),
+            ("stops", "stop_id"),
+        ):
+            ids = [item[key] for item in data.get(field) or []]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                errors.setdefault(field, []).append(f"Dubbele {key}: {', '.join(twice)}.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class RegistrationOut(Schema):

@@ -498,3 +498,28 @@ def test_the_openapi_document_describes_what_the_api_really_returns(api):
     assert RegistrationOut().validate(created.json()) == {}
     assert ProblemOut().validate(refused.json()) == {}
     assert ActivityListOut().validate(listed) == {}
+
+
+def test_an_activity_missing_what_its_kind_needs_or_with_an_id_twice_is_refused(api):
+    bus = career_event(id="bustour-x", kind="bus_tour")
+    twice = career_event(
+        id="od-x",
+        kind="orientation_day",
+        workshops=[
+            {"workshop_id": "garage", "title": "Autotechniek", "capacity": 16},
+            {"workshop_id": "garage", "title": "Autotechniek", "capacity": 16},
+        ],
+    )
+
+    no_bus = requests.post(f"{api.url}/activities", json=bus, headers=OPERATOR)
+    same_id = requests.post(f"{api.url}/activities", json=twice, headers=OPERATOR)
+
+    assert no_bus.status_code == 422
+    assert [e["field"] for e in no_bus.json()["errors"]] == ["buses"]
+    assert "bus" in no_bus.json()["errors"][0]["message"]
+    assert same_id.status_code == 422
+    assert same_id.json()["errors"] == [
+        {"field": "workshops", "message": "Dubbele workshop_id: garage."}
+    ]
+    published = {e["payload"]["activity_id"] for e in api.outbox("activity_published")}
+    assert not {"bustour-x", "od-x"} & published
