@@ -69,6 +69,17 @@ def career_event(**changes):
     return {**activity, **changes}
 
 
+def closed_event():
+    """An activity tomorrow whose sign-up closed an hour ago."""
+    now = datetime.now(UTC)
+    return career_event(
+        id="gesloten",
+        sign_up_closes_at=(now - timedelta(hours=1)).isoformat(),
+        starts_at=(now + timedelta(days=1)).isoformat(),
+        ends_at=(now + timedelta(days=1, hours=2)).isoformat(),
+    )
+
+
 def publish(url, activity):
     response = requests.post(f"{url}/activities", json=activity, headers=OPERATOR)
     assert response.status_code in (200, 201), response.text
@@ -241,15 +252,7 @@ def test_a_field_the_schema_refused_is_named_once(api):
 
 
 def test_field_errors_come_before_a_closed_sign_up(api):
-    publish(
-        api.url,
-        career_event(
-            id="gesloten",
-            sign_up_closes_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-            starts_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
-            ends_at=(datetime.now(UTC) + timedelta(days=1, hours=2)).isoformat(),
-        ),
-    )
+    publish(api.url, closed_event())
 
     response = api.sign_up(pupil(activity_id="gesloten", school_id="bestaat-niet"))
 
@@ -323,15 +326,7 @@ def test_under_sixteen_needs_a_parent_address_and_consent(api):
 
 
 def test_a_closed_sign_up_is_refused(api):
-    publish(
-        api.url,
-        career_event(
-            id="gesloten",
-            sign_up_closes_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-            starts_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
-            ends_at=(datetime.now(UTC) + timedelta(days=1, hours=2)).isoformat(),
-        ),
-    )
+    publish(api.url, closed_event())
 
     response = api.sign_up(pupil(activity_id="gesloten"))
 
