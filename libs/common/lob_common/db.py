@@ -66,6 +66,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def json_ready(value: Any) -> Any:
+    """A value for a JSON column or event payload: datetimes as ISO 8601, tuples as lists."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
 def messaging_tables(metadata: MetaData) -> None:
     """Add the outbox and the processed-events table to a service's metadata."""
     Table(

@@ -11,7 +11,6 @@ import io
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -20,7 +19,7 @@ from werkzeug.wrappers import Request
 
 from lob_common import metrics
 from lob_common.contracts import ACTIVITY_SPEC_FIELDS
-from lob_common.db import DatabaseHandle, UnitOfWork, utcnow
+from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import (
     Problem,
     bearer_token,
@@ -106,7 +105,7 @@ def publish_activity(db: DatabaseHandle, data: dict[str, Any]) -> tuple[dict[str
             "sign_up_closes_at",
         ):
             setattr(activity, key, data[key])
-        activity.details = _jsonable(details)
+        activity.details = json_ready(details)
         activity.published_at = utcnow()
         uow.session.flush()
         uow.emit("activity_published", _activity_event(activity))
@@ -128,16 +127,6 @@ def _activity_event(activity: Activity) -> dict[str, Any]:
         else None,
         **activity.details,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def activity_view(activity: Activity, signed_up: int | None = None) -> dict[str, Any]:
