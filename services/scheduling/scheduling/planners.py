@@ -85,9 +85,13 @@ class PlanInput:
     def in_sign_up_order(self) -> list[SignUp]:
         return sorted(self.sign_ups, key=lambda s: (s.signed_up_at, s.registration_id))
 
+    @property
+    def cutoff(self) -> datetime:
+        """Until this moment a freed place goes to the first in line; after it, it stays empty."""
+        return self.activity.starts_at - self.settings.promotion_cutoff
+
     def promotion_open(self, at: datetime) -> bool:
-        """Before the cut-off a freed place goes to the first in line."""
-        return at < self.activity.starts_at - self.settings.promotion_cutoff
+        return at < self.cutoff
 
 
 @dataclass
@@ -262,7 +266,7 @@ def update_orientation(inp: PlanInput, cancelled: SignUp | None, at: datetime) -
             allocation,
             cancelled.registration_id,
             now=at,
-            cutoff=inp.activity.starts_at - inp.settings.promotion_cutoff,
+            cutoff=inp.cutoff,
         ).allocation
     outcome = _orientation_outcome(allocation)
     for key in ("without_valid_choice", "no_show_rates"):
@@ -282,14 +286,15 @@ def _orientation_outcome(allocation: orientation.WorkshopAllocation) -> Outcome:
                 "location": workshop.location,
             }
         }
-    for pupil_id in allocation.requests:
-        if pupil_id in allocation.assignments or pupil_id in allocation.cancelled:
-            continue
-        positions = allocation.waitlist_positions(pupil_id)
-        if not positions:
-            continue
-        request = allocation.requests[pupil_id]
-        position, _, workshop_id = min((p, request.rank_of(w), w) for w, p in positions.items())
+    # A waiting pupil is told their best place: the shortest wait, then their higher rank.
+    best: dict[str, tuple[int, int, str]] = {}
+    for workshop_id, line in allocation.waitlists.items():
+        for position, pupil_id in enumerate(line, start=1):
+            rank = allocation.requests[pupil_id].rank_of(workshop_id) or 0
+            best[pupil_id] = min(
+                best.get(pupil_id, (position, rank, workshop_id)), (position, rank, workshop_id)
+            )
+    for pupil_id, (position, _, workshop_id) in best.items():
         outcome.waitlist[pupil_id] = Waiting(
             position, workshop_id, allocation.workshops[workshop_id].title
         )
@@ -318,12 +323,12 @@ def _orientation_outcome(allocation: orientation.WorkshopAllocation) -> Outcome:
 
 def _workshop_lists(allocation: orientation.WorkshopAllocation) -> list[dict[str, Any]]:
     """Per workshop, who comes (sorted by school): the list the mbo location ticks off."""
+    seated: dict[str, list[str]] = {w: [] for w in allocation.workshops}
+    for pupil_id, workshop_id in allocation.assignments.items():
+        seated[workshop_id].append(pupil_id)
     lists = []
     for workshop_id, workshop in allocation.workshops.items():
-        pupils = sorted(
-            (p for p, w in allocation.assignments.items() if w == workshop_id),
-            key=lambda p: (allocation.requests[p].school_id, p),
-        )
+        pupils = sorted(seated[workshop_id], key=lambda p: (allocation.requests[p].school_id, p))
         lists.append(
             {
                 "session_id": workshop_id,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from lob_common import metrics
-from lob_common.db import DatabaseHandle, UnitOfWork, utcnow
+from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from scheduling.adapters.tables import ActivityCopy, Assignment, Attendance, Plan, SignUp
 from scheduling.domain.orientation import AttendanceRecord
 from scheduling.planners import (
@@ -74,11 +74,12 @@ def run_schedule(
     metrics.SCHEDULE_RUNS.labels(inp.activity.kind).inc()
     metrics.SCHEDULE_SECONDS.labels(inp.activity.kind).observe(seconds)
     with db() as uow:
-        in_force = latest_plan(uow, activity_id)
-        if (in_force and in_force.version) != (inp.previous and inp.previous.version):
+        in_force = _plan_in_force(uow, activity_id)
+        version_now = in_force.version if in_force else 0
+        if version_now != (inp.previous.version if inp.previous else 0):
             raise PlanSuperseded(
                 f"the plan of {activity_id} changed while this one was computed "
-                f"(now version {in_force.version if in_force else 0}); run it again"
+                f"(now version {version_now}); run it again"
             )
         summary = _store(uow, inp, outcome)
         uow.commit()
@@ -228,8 +229,8 @@ def _store(uow: UnitOfWork, inp: PlanInput, outcome: Outcome) -> dict[str, Any]:
         version=version,
         kind=activity.kind,
         created_at=utcnow(),
-        metrics=_jsonable(outcome.metrics),
-        details=_jsonable(outcome.details),
+        metrics=json_ready(outcome.metrics),
+        details=json_ready(outcome.details),
     )
     uow.session.add(plan)
     uow.session.flush()
@@ -250,7 +251,7 @@ def _store(uow: UnitOfWork, inp: PlanInput, outcome: Outcome) -> dict[str, Any]:
             "assigned": len(outcome.programmes),
             "changed": counts["programme_changed"],
             "waitlisted": len(outcome.waitlist),
-            "metrics": _jsonable(outcome.metrics),
+            "metrics": json_ready(outcome.metrics),
         },
     )
     return {
@@ -262,7 +263,7 @@ def _store(uow: UnitOfWork, inp: PlanInput, outcome: Outcome) -> dict[str, Any]:
         "newly_assigned": counts["programme_assigned"],
         "waitlisted": len(outcome.waitlist),
         "newly_waitlisted": counts["waitlisted"],
-        "metrics": _jsonable(outcome.metrics),
+        "metrics": json_ready(outcome.metrics),
     }
 
 
@@ -282,7 +283,7 @@ def _assignment(
         person_id=sign_up.person_id,
         school_id=sign_up.school_id,
         status=status,
-        programme=_jsonable(content),
+        programme=json_ready(content),
         waitlist_position=waiting.position if waiting and programme is None else None,
     )
 
@@ -301,15 +302,18 @@ def _event_for(
     position is in the plan for anyone who asks, and the seat itself is announced.
     """
     registration_id = sign_up.registration_id
-    ids = {"activity_id": activity_id, "registration_id": registration_id}
-    ids["person_id"] = sign_up.person_id
+    ids = {
+        "activity_id": activity_id,
+        "registration_id": registration_id,
+        "person_id": sign_up.person_id,
+    }
     if programme is not None:
         before = previous.programmes.get(registration_id) if previous else None
-        payload = {**ids, "plan_version": version, **_jsonable(programme)}
+        payload = {**ids, "plan_version": version, **json_ready(programme)}
         if before is None:
             waited = previous is not None and registration_id in previous.waitlist
             return "programme_assigned", {**payload, "from_waitlist": waited}
-        if _jsonable(before) == _jsonable(programme):
+        if json_ready(before) == json_ready(programme):
             return None
         return "programme_changed", {**payload, "previous_plan_version": previous.version}
     if waiting is None or (previous and registration_id in previous.waitlist):
@@ -320,16 +324,6 @@ def _event_for(
         "item_id": waiting.item_id,
         "item_title": waiting.item_title,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 # --- reading plans -----------------------------------------------------------------------------
