@@ -117,7 +117,7 @@ class EventHandler(NamekoEventHandler):
                 self.handler_id,
                 outcome,
                 self.event_type,
-                (body or {}).get("event_id") if isinstance(body, dict) else None,
+                body.get("event_id") if isinstance(body, dict) else None,
             )
             self.queue_consumer.ack_message(message)
             return result, exc_info

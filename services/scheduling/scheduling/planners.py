@@ -397,24 +397,30 @@ def _bus_outcome(inp: PlanInput, fill_free_seats: bool) -> Outcome:
     outcome.details = {
         "itinerary": times.rows,
         "itinerary_problem": times.problem,
-        "room_lists": [
-            {
-                "session_id": bus.id,
-                "title": f"Bus {bus.id}",
-                "provider": "",
-                "round": 1,
-                "capacity": bus.seats,
-                "count": sum(1 for s in allocation.seats.values() if s.bus_id == bus.id),
-                "pupils": [
-                    person
-                    for person, seat in sorted(allocation.seats.items(), key=lambda kv: kv[1])
-                    if seat.bus_id == bus.id
-                ],
-            }
-            for bus in buses
-        ],
+        "room_lists": _seat_lists(buses, allocation),
     }
     return outcome
+
+
+def _seat_lists(
+    buses: list[bus_tour.Bus], allocation: bus_tour.SeatAllocation
+) -> list[dict[str, Any]]:
+    """Per bus, who sits there in seat order: the tour's room list."""
+    on_bus: dict[str, list[str]] = {bus.id: [] for bus in buses}
+    for person, seat in sorted(allocation.seats.items(), key=lambda kv: kv[1]):
+        on_bus[seat.bus_id].append(person)
+    return [
+        {
+            "session_id": bus.id,
+            "title": f"Bus {bus.id}",
+            "provider": "",
+            "round": 1,
+            "capacity": bus.seats,
+            "count": len(on_bus[bus.id]),
+            "pupils": on_bus[bus.id],
+        }
+        for bus in buses
+    ]
 
 
 @dataclass(frozen=True)
