@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := libs/common services/registration services/scheduling services/notifications \
-            services/reporting libs/cli
+            services/reporting cli libs/testing
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 
