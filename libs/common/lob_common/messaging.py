@@ -10,23 +10,42 @@ Ours never forgets one:
 - the original is acknowledged only after its copy is safely in the retry or dead queue (publisher
   confirms); if that fails the original is requeued.
 `lob dead-letters replay` moves parked messages back to their queue once the cause is fixed.
+
+Losing the broker connection costs no process. When the broker restarts (or the network drops)
+while workers are busy, the broker takes their unacknowledged messages back and delivers them
+again after the reconnect; the workers, finishing on the dead connection, must let go quietly.
+nameko 2.14.1 ignores only amqp's ConnectionError there, but a reset socket raises OSError
+(ConnectionResetError, BrokenPipeError) out of the worker thread, and nameko then kills the whole
+service (`CRITICAL nameko.containers ... thread exited with error`). So every consumer here (our
+event handler, `rpc`, and the reply queue behind `RpcProxy`) shares a `QueueConsumer` whose ack
+and requeue survive a dead connection, and an RPC reply that cannot be sent puts the request
+back. Services import `rpc` and `RpcProxy` from here, not from nameko.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from amqp.exceptions import AMQPError
 from kombu import Connection, Queue
 from nameko.amqp.publish import Publisher
+from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY, SERIALIZER_CONFIG_KEY
 from nameko.events import SERVICE_POOL
 from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import QueueConsumer as NamekoQueueConsumer
+from nameko.rpc import RPC_REPLY_QUEUE_TEMPLATE, Responder, get_rpc_exchange
+from nameko.rpc import ReplyListener as NamekoReplyListener
+from nameko.rpc import Rpc as NamekoRpc
+from nameko.rpc import RpcConsumer as NamekoRpcConsumer
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from lob_common import metrics
 from lob_common.contracts import SUBSCRIPTIONS, MalformedEvent, parse_event, queue_name
@@ -37,6 +56,40 @@ ATTEMPT_HEADER = "x-lob-attempt"
 ERROR_HEADER = "x-lob-error"
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_RETRY_BASE_SECONDS = 2.0
+
+
+# A reply that cannot be sent within this is given up: its caller gives up after 10 s anyway, and
+# the request goes back to the queue to be answered after the reconnect.
+REPLY_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.5, "interval_step": 0.5}
+# An RPC reply queue lives as long as its process's connection (auto-delete); this is the
+# backstop for one whose consumer never attached.
+REPLY_QUEUE_EXPIRES_MS = 60_000
+
+
+class QueueConsumer(NamekoQueueConsumer):
+    """nameko's queue consumer, whose ack and requeue let go quietly of a dead connection."""
+
+    def ack_message(self, message: Any) -> None:
+        self._settle(message, message.ack, "acknowledge")
+
+    def requeue_message(self, message: Any) -> None:
+        self._settle(message, message.requeue, "requeue")
+
+    @staticmethod
+    def _settle(message: Any, settle: Any, what: str) -> None:
+        if not message.channel.connection:
+            return  # the connection was closed: the broker has the message back already
+        try:
+            settle()
+        except (OSError, AMQPError) as exc:
+            # The connection died under us. The broker takes the message back and delivers it
+            # again after the reconnect; the handler is idempotent, so that changes nothing.
+            log.warning(
+                "could not %s a message, the broker connection is gone (%s); it will be "
+                "delivered again",
+                what,
+                type(exc).__name__,
+            )
 
 
 def retry_queue(name: str, delay_seconds: float) -> Queue:
@@ -59,6 +112,8 @@ def dead_queue(name: str) -> Queue:
 
 class EventHandler(NamekoEventHandler):
     """`@event_handler(source, event_type)`: the method receives a validated contracts.Event."""
+
+    queue_consumer = QueueConsumer()
 
     def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         super().__init__(
@@ -185,6 +240,75 @@ class EventHandler(NamekoEventHandler):
 
 
 event_handler = EventHandler.decorator
+
+
+class _Responder(Responder):
+    publisher_cls = partial(Publisher, retry_policy=REPLY_RETRY_POLICY)
+
+
+class RpcConsumer(NamekoRpcConsumer):
+    """nameko's RPC consumer; a reply that cannot be sent puts the request back, never kills."""
+
+    queue_consumer = QueueConsumer()
+
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        config = self.container.config
+        responder = _Responder(
+            config["AMQP_URI"],
+            get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, "json"),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the caller retries or waits
+            log.warning(
+                "could not send the reply to %s (%s); the request goes back to the queue",
+                message.delivery_info.get("routing_key"),
+                type(exc).__name__,
+            )
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class Rpc(NamekoRpc):
+    rpc_consumer = RpcConsumer()
+
+
+rpc = Rpc.decorator
+
+
+class ReplyListener(NamekoReplyListener):
+    """nameko's RPC reply listener on our QueueConsumer, with a queue that goes with its process.
+
+    nameko's reply queue outlives its process by 5 minutes (x-expires), keeping replies nobody
+    will read; ours is deleted as soon as its consumer is gone (auto-delete). A reply in flight
+    during a reconnect is lost with it; the caller's timeout covers that.
+    """
+
+    queue_consumer = QueueConsumer()
+
+    def setup(self) -> None:
+        reply_queue_uuid = uuid.uuid4()
+        self.routing_key = str(reply_queue_uuid)
+        self.queue = Queue(
+            RPC_REPLY_QUEUE_TEMPLATE.format(self.container.service_name, reply_queue_uuid),
+            exchange=get_rpc_exchange(self.container.config),
+            routing_key=self.routing_key,
+            auto_delete=True,
+            queue_arguments={"x-expires": REPLY_QUEUE_EXPIRES_MS},
+        )
+        self.queue_consumer.register_provider(self)
+
+
+class RpcProxy(NamekoRpcProxy):
+    """`RpcProxy("service")`: calls another service; see ReplyListener."""
+
+    rpc_reply_listener = ReplyListener()
 
 
 def handler_queues(service: str) -> list[str]:

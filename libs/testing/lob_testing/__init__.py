@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -181,6 +182,41 @@ def _create_vhost(vhost: str) -> None:
         )
 
 
+def vhost_of(amqp_uri: str) -> str:
+    """The vhost name in an AMQP URI (percent-decoded)."""
+    from urllib.parse import unquote
+
+    return unquote(amqp_uri.rsplit("/", 1)[1]) or "/"
+
+
+def vhost_queues(amqp_uri: str) -> list[dict[str, Any]]:
+    """Every queue of the URI's vhost with its counts, from the management API."""
+    vhost = quote(vhost_of(amqp_uri), safe="")
+    response = requests.get(f"{RABBIT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def close_connections(amqp_uri: str) -> int:
+    """Close every client connection to the URI's vhost, as a broker restart does; return count.
+
+    The broker sends each client connection.close (320 CONNECTION_FORCED), then drops it. Only
+    this vhost's clients notice: other tests on the machine keep theirs.
+    """
+    auth = ("guest", "guest")
+    vhost = quote(vhost_of(amqp_uri), safe="")
+    connections = requests.get(f"{RABBIT_API}/vhosts/{vhost}/connections", auth=auth, timeout=10)
+    connections.raise_for_status()
+    for connection in connections.json():
+        requests.delete(
+            f"{RABBIT_API}/connections/{quote(connection['name'], safe='')}",
+            auth=auth,
+            headers={"X-Reason": "test: broker restart"},
+            timeout=10,
+        )
+    return len(connections.json())
+
+
 def _delete_vhost(vhost: str) -> None:
     try:
         requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=("guest", "guest"), timeout=10)
@@ -238,7 +274,8 @@ class TcpProxy:
     """A switchable TCP forwarder to a real server, to test 'the broker is away, then back'.
 
     While closed, connecting to its port is refused; `open()` starts forwarding to the target,
-    `close()` stops listening and cuts every forwarded connection (like a broker restart).
+    `close()` stops listening and cuts every forwarded connection (like a broker restart);
+    `cut()` does the same at an exact moment, with a reset.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -270,11 +307,34 @@ class TcpProxy:
                 sock.close()
         self._threads, self._sockets, self._server = [], [], None
 
+    def cut(self) -> None:
+        """Reset every forwarded connection (TCP RST) and stop listening, without yielding.
+
+        Unlike close(), the caller's green thread carries on before any other has run, so a test
+        can drop the connection at an exact moment (say, as a handler commits) and the code under
+        test meets the dead socket before its consumer thread has noticed: the order a real
+        broker outage takes under load.
+        """
+        import eventlet
+
+        sockets, threads = [*self._sockets, self._server], self._threads
+        self._threads, self._sockets, self._server = [], [], None
+        for sock in sockets:
+            if sock is None:
+                continue
+            with suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        eventlet.spawn_n(lambda: [thread.kill() for thread in threads])
+
     def _accept(self) -> None:
         import eventlet
 
         while True:
-            client, _ = self._server.accept()
+            try:
+                client, _ = self._server.accept()
+            except OSError:  # cut(): the listening socket is closed
+                return
             upstream = eventlet.connect(self.target)
             self._sockets += [client, upstream]
             self._threads.append(eventlet.spawn(self._pipe, client, upstream))

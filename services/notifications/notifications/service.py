@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from lob_common.contracts import Event, payload_json
-from lob_common.messaging import event_handler
+from lob_common.messaging import RpcProxy, event_handler
 from lob_common.providers import Database, ServiceBase, call_with_timeout
 from notifications import handlers
 from notifications.adapters.smtp import Mailer

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from eventlet import tpool
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from lob_common.contracts import Event
 from lob_common.db import utcnow
-from lob_common.messaging import event_handler
+from lob_common.messaging import event_handler, rpc
 from lob_common.providers import Database, ServiceBase
 from scheduling import handlers, planning
 from scheduling.adapters.tables import Base
