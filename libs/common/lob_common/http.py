@@ -1,4 +1,5 @@
-"""HTTP helpers: JSON bodies, RFC 9457 problem details, API keys.
+"""HTTP helpers: JSON bodies, RFC 9457 problem details, API keys, and the guard in front of
+every service's HTTP port against hostile clients.
 
 People read these errors (school staff, the regional website's developers, and through the website
 pupils), so `title`, `detail` and field messages are Dutch; `code` and field names are English
@@ -9,13 +10,17 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from kombu.utils.limits import TokenBucket
 from marshmallow import Schema, ValidationError
 from werkzeug.wrappers import Request, Response
+
+from lob_common import metrics
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -195,3 +200,146 @@ def same_secret(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+# --- the guard in front of every service --------------------------------------------------------
+
+# The WSGI environ key of a function that ends the connection after the current response, so that
+# the server does not read (to discard) a body we refused. Set by lob_common.providers' server.
+CLOSE_CONNECTION = "lob.close_connection"
+
+
+def too_large(max_bytes: int) -> Problem:
+    return Problem(
+        413,
+        "payload-too-large",
+        "Verzoek te groot",
+        f"Stuur hoogstens {max_bytes // 1024} kB per verzoek.",
+    )
+
+
+def length_required() -> Problem:
+    return Problem(
+        411,
+        "length-required",
+        "Lengte ontbreekt",
+        "Stuur de gegevens in één keer, met een Content-Length-header.",
+    )
+
+
+def too_many_requests(retry_after: float) -> Problem:
+    seconds = max(1, math.ceil(retry_after))
+    return Problem(
+        429,
+        "too-many-requests",
+        "Te veel verzoeken",
+        f"Te veel verzoeken zonder geldige API-sleutel vanaf dit adres. Probeer het over {seconds} "
+        "seconden opnieuw.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+class UnauthenticatedLimiter:
+    """How many unauthenticated (401) answers a source address may get: `burst` at once, then
+    `per_second`. A token bucket per address (kombu's).
+
+    An address that used up its allowance gets 429 for everything until its bucket refills,
+    before any work is done (no worker, no key lookup): a flood of missing or wrong keys costs
+    the service next to nothing and leaves the workers to everyone else. Clients with a valid
+    key never get a 401, so they never use up anything.
+    """
+
+    def __init__(self, burst: int, per_second: float, max_addresses: int = 10_000) -> None:
+        self.burst = burst
+        self.per_second = per_second
+        self.max_addresses = max_addresses
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def retry_after(self, address: str) -> float:
+        """0 when the address may go on; otherwise the seconds until it may."""
+        bucket = self._buckets.get(address)
+        return bucket.expected_time(1) if bucket else 0.0
+
+    def count(self, address: str) -> None:
+        """The address just got a 401."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            self._forget_refilled()
+            bucket = self._buckets[address] = TokenBucket(self.per_second, self.burst)
+        bucket.can_consume(1)
+
+    def _forget_refilled(self) -> None:
+        """Keep memory bounded: drop addresses whose allowance is whole again, then the oldest."""
+        if len(self._buckets) < self.max_addresses:
+            return
+        for address, bucket in list(self._buckets.items()):
+            if bucket.expected_time(self.burst) == 0:
+                del self._buckets[address]
+        while len(self._buckets) >= self.max_addresses:
+            del self._buckets[next(iter(self._buckets))]
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class HttpGuard:
+    """WSGI middleware before any routing or worker: refuses what would hurt the service.
+
+    - a body larger than `max_body_bytes` (by its Content-Length): 413 at once, without reading
+      it, and the connection is closed so the server does not read it either;
+    - a chunked body (no Content-Length, so no limit can be checked before reading): 411;
+    - an address over its allowance of unauthenticated requests (UnauthenticatedLimiter): 429
+      with Retry-After.
+    Counted in `lob_http_rejected_total{reason}`; addresses are never logged (personal data).
+    """
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        max_body_bytes: int,
+        limiter: UnauthenticatedLimiter,
+        trust_forwarded_for: bool = False,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+        self.trust_forwarded_for = trust_forwarded_for
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        address = self.source_address(environ)
+        refusal, reason = self._refusal(environ, address)
+        if refusal is not None:
+            metrics.HTTP_REJECTED.labels(reason).inc()
+            if reason != "rate_limited" and CLOSE_CONNECTION in environ:
+                environ[CLOSE_CONNECTION]()
+            return refusal.response()(environ, start_response)
+
+        def counting_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            if status.startswith("401"):
+                self.limiter.count(address)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, counting_start_response)
+
+    def _refusal(self, environ: dict[str, Any], address: str) -> tuple[Problem | None, str]:
+        retry_after = self.limiter.retry_after(address)
+        if retry_after > 0:
+            return too_many_requests(retry_after), "rate_limited"
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            return length_required(), "chunked_body"
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # eventlet answers a malformed Content-Length with 400 itself
+        if length > self.max_body_bytes:
+            return too_large(self.max_body_bytes), "too_large"
+        return None, ""
+
+    def source_address(self, environ: dict[str, Any]) -> str:
+        """The client's address; behind a trusted proxy the last X-Forwarded-For entry (the one
+        that proxy added; earlier entries are whatever the client claimed)."""
+        if self.trust_forwarded_for:
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+            if forwarded:
+                return forwarded.rsplit(",", 1)[-1].strip()
+        return str(environ.get("REMOTE_ADDR", ""))

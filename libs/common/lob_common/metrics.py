@@ -14,6 +14,11 @@ HTTP_REQUESTS = Counter(
 HTTP_DURATION = Histogram(
     "lob_http_request_duration_seconds", "HTTP request duration", ["method", "route"]
 )
+HTTP_REJECTED = Counter(
+    "lob_http_rejected_total",
+    "Requests refused before any work (too_large, chunked_body, rate_limited)",
+    ["reason"],
+)
 EVENTS_PUBLISHED = Counter(
     "lob_events_published_total", "Events published from the outbox to the broker", ["event_type"]
 )

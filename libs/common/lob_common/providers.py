@@ -1,4 +1,5 @@
-"""The nameko side of libs/common: dependency providers, the HTTP entrypoint, ops endpoints.
+"""The nameko side of libs/common: dependency providers, the HTTP entrypoint and its server,
+the operations endpoints.
 
 A service class inherits `ServiceBase` (which brings /healthz, /readyz, /metrics, correlation ids
 and prompt shutdown) and declares `db = Database(models.metadata, MIGRATIONS)`.
@@ -13,19 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import eventlet
+from eventlet import wsgi
 from kombu import Connection
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import HttpOnlyProtocol
+from nameko.web.server import WebServer as NamekoWebServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from lob_common import metrics
 from lob_common.contracts import Event
 from lob_common.db import DatabaseHandle, make_engine, migrate
-from lob_common.http import Problem, json_response
+from lob_common.http import (
+    CLOSE_CONNECTION,
+    HttpGuard,
+    Problem,
+    UnauthenticatedLimiter,
+    json_response,
+)
 from lob_common.logging import correlation_id
 from lob_common.messaging import dead_letter_counts
 from lob_common.outbox import OutboxRelay
@@ -92,30 +103,6 @@ class CorrelationId(DependencyProvider):
         correlation_id.set(value or str(uuid.uuid4()))
 
 
-class ConsumerHealth(DependencyProvider):
-    """Whether this service's own broker consumer is connected and consuming (for /readyz).
-
-    A fresh test connection only shows that the broker answers. After an outage nameko's
-    consumer reconnects on its own schedule, and until it has, the service handles no event.
-    Reads two attributes of nameko 2.14.1's QueueConsumer (the version is pinned).
-    """
-
-    def get_dependency(self, worker_ctx: Any) -> Any:
-        return self.status
-
-    def status(self) -> str:
-        for consumer in self.container.subextensions:
-            if not isinstance(consumer, QueueConsumer):
-                continue
-            if not consumer._consumers_ready.ready():
-                return "connecting"
-            for queue_consumer in consumer._consumers.values():
-                connection = getattr(queue_consumer.channel, "connection", None)
-                if connection is None or not connection.connected:
-                    return "reconnecting"
-        return "ok"
-
-
 class ShutdownWaker(DependencyProvider):
     """Wakes the event loop twice a second so SIGTERM is acted on at once.
 
@@ -138,11 +125,76 @@ class ShutdownWaker(DependencyProvider):
             eventlet.sleep(0.5)
 
 
+class _Protocol(HttpOnlyProtocol):
+    """eventlet's HTTP protocol (as nameko uses it) that lets the app end the connection after its
+    response: after a 413 the server must not read, to discard, the body we refused."""
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ[CLOSE_CONNECTION] = self._close_after_response
+        return environ
+
+    def _close_after_response(self) -> None:
+        self.close_connection = 1
+
+
+class WebServer(NamekoWebServer):
+    """nameko's web server, made safe to expose.
+
+    - It binds its port exclusively. eventlet.listen sets SO_REUSEPORT by default, so a second
+      process on the same port started without error and the kernel shared the connections
+      between the two; now the second one fails at start with "address in use".
+    - A connection that sends nothing for HTTP_READ_TIMEOUT_SECONDS (10) is closed, so slow or
+      stalled clients cannot hold connections and green threads for ever.
+    - HttpGuard refuses oversized bodies and floods of unauthenticated requests before any work.
+    - One access line per request, ours (ApiHandler); eventlet's own line is off.
+    """
+
+    def start(self) -> None:
+        if not self._starting:
+            self._starting = True
+            self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
+            self._sock.settimeout(None)  # as nameko: https://github.com/celery/kombu/issues/838
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
+
+    def get_wsgi_app(self) -> Any:
+        config = self.container.config
+        return HttpGuard(
+            super().get_wsgi_app(),
+            max_body_bytes=int(config.get("HTTP_MAX_BODY_BYTES", 1024 * 1024)),
+            limiter=UnauthenticatedLimiter(
+                burst=int(config.get("HTTP_UNAUTHENTICATED_BURST", 20)),
+                per_second=float(config.get("HTTP_UNAUTHENTICATED_PER_SECOND", 1)),
+            ),
+            trust_forwarded_for=_flag(config.get("HTTP_TRUST_X_FORWARDED_FOR", False)),
+        )
+
+    def get_wsgi_server(
+        self, sock: Any, wsgi_app: Any, protocol: Any = _Protocol, debug: bool = False
+    ) -> Any:
+        return wsgi.Server(
+            sock,
+            sock.getsockname(),
+            wsgi_app,
+            protocol=protocol,
+            debug=debug,
+            log_output=False,
+            socket_timeout=float(self.container.config.get("HTTP_READ_TIMEOUT_SECONDS", 10)),
+        )
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: no access log
 
 
 class ApiHandler(HttpRequestHandler):
     """nameko's @http with problem+json errors, request metrics and no stack traces to clients."""
+
+    server = WebServer()
 
     def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", (Problem,))
@@ -182,59 +234,44 @@ class ApiHandler(HttpRequestHandler):
 http = ApiHandler.decorator
 
 
-class _Readiness:
-    """Cached broker/database checks so probes stay cheap."""
+class Operations(DependencyProvider):
+    """/healthz, /readyz and /metrics, answered by the web server's own green thread.
 
-    ttl = 2.0
+    They never wait for a worker. Workers are few (max_workers) and may all be busy: in
+    notifications each one waited up to 10 s on an RPC to registration while registration was
+    down, and /readyz, queued behind them, hung. A probe that hangs gets the pod killed; this one
+    answers at once, whatever the workers do.
 
-    def __init__(self) -> None:
-        self.checked_at = 0.0
-        self.result: dict[str, str] = {}
+    /readyz is 200 only when the database answers, the broker answers, and this service's own
+    consumer is connected and consuming: after a broker outage nameko's consumer reconnects on
+    its own schedule, and until it has, the service handles no event.
+    """
 
-    def check(self, amqp_uri: str, db: DatabaseHandle) -> dict[str, str]:
-        if time.monotonic() - self.checked_at < self.ttl:
-            return self.result
-        result = {"database": "ok", "broker": "ok"}
-        try:
-            db.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            result["database"] = f"unreachable: {type(exc).__name__}"
-        try:
-            with Connection(amqp_uri, connect_timeout=2) as connection:
-                connection.ensure_connection(max_retries=1)
-        except Exception as exc:  # noqa: BLE001
-            result["broker"] = f"unreachable: {type(exc).__name__}"
-        self.checked_at, self.result = time.monotonic(), result
-        return result
+    server = WebServer()
+    checks_ttl = 2.0  # cached broker/database checks keep probes cheap
+    dead_letters_ttl = 15.0
 
+    def setup(self) -> None:
+        self.server.register_provider(self)
+        self._checked_at, self._checks = 0.0, {}
+        self._dead_letters_checked_at = 0.0
 
-_readiness = _Readiness()
-_dead_letters_checked = [0.0]
+    def stop(self) -> None:
+        self.server.unregister_provider(self)
 
+    kill = stop
 
-class ServiceBase:
-    """Entry points every service has. Subclasses set `name` and `db`."""
+    def get_url_rule(self) -> Rule:
+        return Rule("/<any(healthz, readyz, metrics):probe>", methods=["GET"])
 
-    name: str
-    db: Any
-    config = Config()
-    correlation = CorrelationId()
-    waker = ShutdownWaker()
-    consumer_health = ConsumerHealth()
-
-    @http("GET", "/healthz")
-    def healthz(self, request: Request) -> Response:
-        return json_response({"status": "alive", "service": self.name})
-
-    @http("GET", "/readyz")
-    def readyz(self, request: Request) -> Response:
-        checks = {**_readiness.check(self.config["AMQP_URI"], self.db)}
-        checks["consumer"] = self.consumer_health()
-        ready = all(value == "ok" for value in checks.values())
-        return json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
-
-    @http("GET", "/metrics")
-    def metrics(self, request: Request) -> Response:
+    def handle_request(self, request: Request) -> Response:
+        probe = request.path_values["probe"]
+        if probe == "healthz":
+            return json_response({"status": "alive", "service": self.container.service_name})
+        if probe == "readyz":
+            checks = {**self._cached_checks(), "consumer": self.consumer_status()}
+            ready = all(value == "ok" for value in checks.values())
+            return json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
         self._refresh_dead_letter_gauges()
         return Response(
             generate_latest(),
@@ -242,12 +279,65 @@ class ServiceBase:
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
 
-    def _refresh_dead_letter_gauges(self) -> None:
-        if time.monotonic() - _dead_letters_checked[0] < 15:
-            return
-        _dead_letters_checked[0] = time.monotonic()
+    def _cached_checks(self) -> dict[str, str]:
+        if time.monotonic() - self._checked_at < self.checks_ttl:
+            return self._checks
+        checks = {"database": "ok", "broker": "ok"}
         try:
-            for queue, count in dead_letter_counts(self.config["AMQP_URI"], self.name).items():
+            self._database().ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            with Connection(self.container.config["AMQP_URI"], connect_timeout=2) as connection:
+                connection.ensure_connection(max_retries=1)
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        self._checked_at, self._checks = time.monotonic(), checks
+        return checks
+
+    def _database(self) -> DatabaseHandle:
+        [database] = [d for d in self.container.dependencies if isinstance(d, Database)]
+        return database.handle
+
+    def consumer_status(self) -> str:
+        """Whether this service's own broker consumer is connected and consuming.
+
+        A fresh test connection only shows that the broker answers. Reads two attributes of
+        nameko 2.14.1's QueueConsumer (the version is pinned). A service that only serves HTTP
+        has no consumer, and is then "ok".
+        """
+        for consumer in self.container.subextensions:
+            if not isinstance(consumer, QueueConsumer):
+                continue
+            if not consumer._consumers_ready.ready():
+                return "connecting"
+            for queue_consumer in consumer._consumers.values():
+                connection = getattr(queue_consumer.channel, "connection", None)
+                if connection is None or not connection.connected:
+                    return "reconnecting"
+        return "ok"
+
+    def _refresh_dead_letter_gauges(self) -> None:
+        if time.monotonic() - self._dead_letters_checked_at < self.dead_letters_ttl:
+            return
+        self._dead_letters_checked_at = time.monotonic()
+        service = self.container.service_name
+        try:
+            for queue, count in dead_letter_counts(
+                self.container.config["AMQP_URI"], service
+            ).items():
                 metrics.DEAD_LETTERS.labels(queue).set(count)
         except Exception as exc:  # noqa: BLE001 - metrics must answer even without a broker
             log.warning("cannot read dead-letter queues: %s", type(exc).__name__)
+
+
+class ServiceBase:
+    """What every service has: config, correlation ids, prompt shutdown, and the operations
+    endpoints /healthz, /readyz, /metrics. Subclasses set `name` and `db`."""
+
+    name: str
+    db: Any
+    config = Config()
+    correlation = CorrelationId()
+    waker = ShutdownWaker()
+    operations = Operations()
