@@ -4,6 +4,7 @@ letters, issue school keys, make plans (`lob schedule ...`)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from datetime import date
@@ -26,10 +27,15 @@ def lob() -> None:
 @lob.command()
 @click.option("--no-demo", is_flag=True, help="Do not create the demo schools and activities.")
 def run(no_demo: bool) -> None:
-    """Migrate and start all four services and a local mail sink (Ctrl-C stops them)."""
+    """Migrate and start all four services and a local mail sink (Ctrl-C stops them).
+
+    A service that dies is restarted; see `lob_cli.runner`."""
     from lob_cli.runner import (
         BrokerUnavailable,
+        RunRefused,
         Supervisor,
+        check_ports_free,
+        claim_var,
         development_key,
         ensure_broker,
         mail_sink_argv,
@@ -38,9 +44,17 @@ def run(no_demo: bool) -> None:
 
     var = Path("var").resolve()
     amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/")
+    smtp_port = int(os.environ.get("SMTP_PORT", "1025"))  # notifications sends to the same port
     try:
         ensure_broker(amqp_uri)
-    except BrokerUnavailable as exc:
+        lock = claim_var(var)  # noqa: F841 - held until this process ends
+        check_ports_free(
+            {
+                "the mail sink": ("127.0.0.1", smtp_port),
+                **{s.name: _host_port(s.address) for s in SERVICES.values()},
+            }
+        )
+    except (BrokerUnavailable, RunRefused) as exc:
         click.echo(f"lob run: {exc}", err=True)
         sys.exit(2)
     key = os.environ.get("LOB_OPERATOR_KEY") or development_key(var)
@@ -59,13 +73,23 @@ def run(no_demo: bool) -> None:
             f"demo season: {counts['schools']} schools, "
             f"{counts['activities_created']} new activities"
         )
-    smtp_port = int(os.environ.get("SMTP_PORT", "1025"))  # notifications sends to the same port
-    supervisor = Supervisor(env)
-    supervisor.start("mail", mail_sink_argv(var / "mail", smtp_port))
+    supervisor = Supervisor(var, env)
+    supervisor.add("mail", mail_sink_argv(var / "mail", smtp_port))
     for name in SERVICES:
-        supervisor.start(name, nameko_argv(name))
+        supervisor.add(name, nameko_argv(name))
+    supervisor.start()
+    try:
+        supervisor.wait_until_running()
+    except RunRefused as exc:
+        click.echo(f"lob run: {exc}", err=True)
+        sys.exit(1)
     _banner(key, var, smtp_port)
     sys.exit(supervisor.wait())
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "0.0.0.0", int(port)
 
 
 def _banner(key: str, var: Path, smtp_port: int) -> None:
@@ -153,6 +177,7 @@ def mail_sink(folder: Path, port: int) -> None:
 
     controller = start_sink(folder, port=port)
     click.echo(f"mail sink listening on 127.0.0.1:{port}, saving to {folder}/", err=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop, not a failure
     try:
         while True:
             time.sleep(3600)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import xmlrpc.client
 from pathlib import Path
 
 import pytest
 import requests
+from supervisor.xmlrpc import SupervisorTransport
 
 from lob_cli import runner
-from lob_cli.runner import STOP_GRACE_SECONDS, Supervisor
+from lob_cli.runner import STOP_GRACE_SECONDS, Supervisor, claim_var
 from lob_cli.services import SERVICES
 from lob_testing import free_port, isolated_vhost, poll, port_open
 
@@ -23,6 +26,7 @@ LOB = str(Path(sys.executable).parent / "lob")
 # had to SIGKILL after STOP_GRACE_SECONDS cannot pass unnoticed.
 PROMPT_STOP_SECONDS = 8
 assert PROMPT_STOP_SECONDS < STOP_GRACE_SECONDS
+_BROKER = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def _env(amqp_uri: str, ports: dict[str, int], smtp_port: int) -> dict[str, str]:
@@ -41,7 +45,14 @@ def _ready(port: int) -> bool:
         return False
 
 
-def test_lob_run_starts_all_four_with_a_printed_key_and_ctrl_c_stops_them(tmp_path):
+def _supervised(var: Path) -> dict[str, dict]:
+    """What supervisord says about each child (state, pid), through its socket in var/."""
+    transport = SupervisorTransport(None, None, f"unix://{var / 'supervisor.sock'}")
+    rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    return {info["name"]: info for info in rpc.getAllProcessInfo()}
+
+
+def test_lob_run_starts_all_four_heals_a_killed_one_and_ctrl_c_stops_them(tmp_path):
     ports = {name: free_port() for name in SERVICES}
     smtp_port = free_port()
     with isolated_vhost() as amqp_uri:
@@ -64,6 +75,17 @@ def test_lob_run_starts_all_four_with_a_printed_key_and_ctrl_c_stops_them(tmp_pa
             assert "voorlichtingsdag" in {a["id"] for a in activities["activities"]}
             assert port_open(smtp_port)
 
+            before = _supervised(tmp_path / "var")
+            os.kill(before["registration"]["pid"], signal.SIGKILL)
+            for other in ("scheduling", "notifications", "reporting"):  # not taken down
+                assert _ready(ports[other]), other
+            poll(lambda: _ready(ports["registration"]), timeout=60, what="registration back")
+            after = _supervised(tmp_path / "var")
+            assert after["registration"]["pid"] != before["registration"]["pid"]
+            assert {n: after[n]["pid"] for n in after if n != "registration"} == {
+                n: before[n]["pid"] for n in before if n != "registration"
+            }
+
             started = time.monotonic()
             process.send_signal(signal.SIGINT)  # what Ctrl-C delivers to the foreground process
             output, _ = process.communicate(timeout=30)
@@ -74,10 +96,50 @@ def test_lob_run_starts_all_four_with_a_printed_key_and_ctrl_c_stops_them(tmp_pa
     assert took < PROMPT_STOP_SECONDS, f"stopping took {took:.1f} s:\n{output}"
     assert process.returncode == 0, output
     assert f"operator key   {key}" in output
+    [restart] = [line for line in output.splitlines() if "restarting" in line]
+    assert restart.endswith("registration died (terminated by SIGKILL); restarting it")
     assert "all stopped." in output
     assert "killing" not in output
     assert "not cleanly" not in output
     assert not any(port_open(p) for p in [*ports.values(), smtp_port])
+
+
+def test_a_second_lob_run_on_the_same_var_refuses_in_one_line(tmp_path):
+    holder = claim_var(tmp_path / "var")  # a `lob run` that is running
+    try:
+        result = subprocess.run(
+            [LOB, "run"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=_env(_BROKER, {n: free_port() for n in SERVICES}, free_port()),
+            timeout=60,
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"another `lob run` (pid {os.getpid()}) is using {tmp_path / 'var'}" in line
+    assert not list((tmp_path / "var").glob("*.db"))  # nothing migrated, nothing seeded
+
+
+def test_lob_run_refuses_a_port_in_use_in_one_line_before_touching_a_database(tmp_path):
+    ports = {name: free_port() for name in SERVICES}
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports["reporting"]))
+        squatter.listen()
+        result = subprocess.run(
+            [LOB, "run"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=_env(_BROKER, ports, free_port()),
+            timeout=60,
+        )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"port {ports['reporting']} (reporting) is in use by another program" in line
+    assert not list((tmp_path / "var").glob("*.db"))
 
 
 def test_lob_run_without_a_broker_says_so_in_one_line(tmp_path):
@@ -109,25 +171,45 @@ def _stubborn(ready: Path) -> list[str]:
     )
 
 
+def _calm() -> list[str]:
+    """A child that stops cleanly on SIGTERM, as the services do."""
+    return _child(
+        "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); "
+        "time.sleep(60)"
+    )
+
+
+def _supervisor(var: Path, **children: list[str]) -> Supervisor:
+    supervisor = Supervisor(var, dict(os.environ))
+    for name, argv in children.items():
+        supervisor.add(name, argv)
+    supervisor.start()
+    supervisor.wait_until_running()
+    return supervisor
+
+
 def test_stop_fails_and_names_a_child_that_had_to_be_killed(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "STOP_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(runner, "STOP_GRACE_SECONDS", 1)
     ready = tmp_path / "ready"
-    supervisor = Supervisor(dict(os.environ))
-    supervisor.start("calm", _child("import time; time.sleep(60)"))  # dies of our SIGTERM
-    supervisor.start("stubborn", _stubborn(ready))
+    supervisor = _supervisor(tmp_path, calm=_calm(), stubborn=_stubborn(ready))
     poll(ready.exists, what="the stubborn child to ignore SIGTERM")
 
     assert supervisor.stop() == 1
     [summary] = [line for line in capsys.readouterr().out.splitlines() if "not cleanly" in line]
-    assert summary.endswith("stopped, but not cleanly: stubborn was killed after 0.5s")
+    assert summary.endswith("stopped, but not cleanly: stubborn was killed after 1s")
 
 
-def test_stop_fails_and_names_a_child_that_exited_with_an_error(capsys):
-    supervisor = Supervisor(dict(os.environ))
-    supervisor.start("calm", _child("import time; time.sleep(60)"))
-    supervisor.start("broken", _child("raise SystemExit(3)"))
-    poll(lambda: supervisor.children["broken"].poll() is not None, what="broken to exit")
+def test_a_child_that_dies_is_restarted_and_one_that_keeps_failing_is_named_at_stop(
+    tmp_path, capsys
+):
+    supervisor = _supervisor(tmp_path, calm=_calm(), broken=_child("raise SystemExit(3)"))
+    poll(
+        lambda: _supervised(tmp_path)["broken"]["statename"] == "BACKOFF",
+        what="broken waiting to be started again",
+    )
 
     assert supervisor.stop() == 1
-    [summary] = [line for line in capsys.readouterr().out.splitlines() if "not cleanly" in line]
-    assert summary.endswith("stopped, but not cleanly: broken exited with code 3")
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.endswith("broken died (exit status 3); restarting it") for line in lines)
+    [summary] = [line for line in lines if "not cleanly" in line]
+    assert summary.endswith("stopped, but not cleanly: broken was failing (exit status 3)")

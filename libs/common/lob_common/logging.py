@@ -43,7 +43,12 @@ class JsonFormatter(_JsonFormatter):
 
 
 def formatter() -> logging.Formatter:
-    """JSON by default; LOG_FORMAT=text gives short lines for a person watching `make run`."""
+    """JSON by default; LOG_FORMAT=text gives short lines for a person watching `make run`,
+    each naming its service (`lob run` shows all services' lines in one stream)."""
     if os.environ.get("LOG_FORMAT", "json") == "text":
-        return logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        return logging.Formatter(
+            "%(asctime)s %(service)13s | %(levelname)-7s %(name)s: %(message)s",
+            "%H:%M:%S",
+            defaults={"service": ""},
+        )
     return JsonFormatter()
