@@ -89,7 +89,10 @@ class Repository:
         return [school_of(r) for r in self.session.scalars(select(School).order_by(School.name))]
 
     def school_names(self) -> dict[str, str]:
-        return dict(self.session.execute(select(School.id, School.name)).tuples())
+        return {
+            school_id: name
+            for school_id, name in self.session.execute(select(School.id, School.name))
+        }
 
     def school_id_for_key(self, key_hash: str) -> str | None:
         return self.session.scalar(select(School.id).filter_by(api_key_hash=key_hash))
