@@ -1,7 +1,8 @@
 """What a use case can refuse, as domain exceptions.
 
 Each says what went wrong in the domain's words; registration.problems maps every one of them to
-the problem+json answer a client gets (one mapping, one place).
+the problem+json answer a client gets (one mapping, one place). Their text (str) names fields,
+ids and titles, never a person: the HTTP entrypoint logs it.
 """
 
 from __future__ import annotations
