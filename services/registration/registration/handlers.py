@@ -26,7 +26,6 @@ from registration import auth
 from registration.adapters.repository import (
     RegistrationFilter,
     Repository,
-    activity_of,
     school_of,
 )
 from registration.adapters.tables import Activity, Person, Registration, School
@@ -103,7 +102,9 @@ def publish_activity(
             setattr(activity, key, data[key])
         activity.sign_up_opens_at = data.get("sign_up_opens_at")
         activity.host_school_id = data.get("host_school_id")
-        activity.audience = sorted(set(data.get("audience") or activity_of(activity).for_whom))
+        activity.audience = sorted(
+            set(data.get("audience") or model.DEFAULT_AUDIENCE.get(data["kind"], ()))
+        )
         activity.details = details
         activity.published_at = utcnow()
         uow.session.flush()
