@@ -191,7 +191,7 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
         path="/registrations/{registration_id}",
         operations={
             "get": {
-                "summary": "One registration (schools: only their own pupils')",
+                "summary": "One registration (schools: their own people; hosts: their activities)",
                 "security": security,
                 "parameters": [
                     {
@@ -313,7 +313,8 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
         path="/activities/{activity_id}/room-lists",
         operations={
             "get": {
-                "summary": "Who is where: per session and round, workshop or bus (operator)",
+                "summary": "Who is where: per session and round, workshop or bus (operator; a host "
+                "college: the activities it hosts)",
                 "description": "`?format=csv` gives a semicolon-separated file to print.",
                 "security": security,
                 "parameters": [
