@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lob_common import metrics
 from lob_common.contracts import ACTIVITY_SPEC_FIELDS
-from lob_common.db import DatabaseHandle, json_ready, utcnow
+from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import field_errors
 from registration import auth
 from registration.adapters.repository import (
@@ -44,7 +44,12 @@ from registration.domain.errors import (
     UnknownRegistration,
 )
 from registration.domain.rules import RuleViolation
-from registration.domain.sign_up import decide_sign_up, school_id_for, signed_up_payload
+from registration.domain.sign_up import (
+    SignUp,
+    decide_sign_up,
+    school_id_for,
+    signed_up_payload,
+)
 from registration.schemas import SignUpIn
 from registration.views import (
     activity_view,
@@ -300,26 +305,47 @@ def _sign_up(
             earlier = repo.registration_by_idempotency_key(scoped_key)
             if earlier is not None:
                 if earlier.request_hash not in (None, fingerprint):
-                    raise IdempotencyKeyReused(scoped_key.rsplit(":", 1)[-1])
+                    raise IdempotencyKeyReused(scoped_key.split(":", 2)[-1])
                 return registration_view(earlier), False
-        activity = repo.published_activity(request.activity_id) if request.activity_id else None
-        school_id = school_id_for(caller, request)
-        person = _known_person(repo, school_id, request)
-        decision = decide_sign_up(
-            caller,
-            request,
-            activity,
-            repo.school(school_id),
-            repo.prior_registrations(person.id) if person else [],
-            now,
-            input_errors,
+        registration, decision = record_sign_up(
+            uow, repo, caller, request, now, input_errors, scoped_key, fingerprint
         )
-        person = repo.save_person(person, decision, now)
-        registration = repo.add_registration(decision, person, scoped_key, now, fingerprint)
-        uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
         uow.commit()
         metrics.SIGN_UPS.labels(decision.activity.kind, decision.role).inc()
         return registration_view(registration), True
+
+
+def record_sign_up(
+    uow: UnitOfWork,
+    repo: Repository,
+    caller: Caller,
+    request: model.SignUpRequest,
+    now: datetime,
+    input_errors: Sequence[RuleViolation] = (),
+    scoped_key: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[Registration, SignUp]:
+    """Decide one sign-up and, if accepted, store it and its `signed_up` event in `uow`
+    (not committed: a caller may record many, e.g. a roster's rows, in one transaction).
+
+    Raises the domain's refusal (decide_sign_up) and stores nothing then.
+    """
+    activity = repo.published_activity(request.activity_id) if request.activity_id else None
+    school_id = school_id_for(caller, request)
+    person = _known_person(repo, school_id, request)
+    decision = decide_sign_up(
+        caller,
+        request,
+        activity,
+        repo.school(school_id),
+        repo.prior_registrations(person.id) if person else [],
+        now,
+        input_errors,
+    )
+    person = repo.save_person(person, decision, now)
+    registration = repo.add_registration(decision, person, scoped_key, now, fingerprint)
+    uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
+    return registration, decision
 
 
 def parse_sign_up(body: Any) -> tuple[model.SignUpRequest, list[RuleViolation]]:
