@@ -59,9 +59,17 @@ def _a_birth_date(day: date) -> None:
         raise ValidationError("De geboortedatum ligt in de toekomst.")
 
 
+# The same bounds as patterns, so the OpenAPI document (and clients generated from it) knows them.
+YEARS_PATTERN = r"^(20[0-9]{2}|2100)-"
+BIRTH_DATE_PATTERN = r"^(19|20)[0-9]{2}-"
+
+
 def _moment(**kwargs: Any) -> fields.AwareDateTime:
     """A moment in the years we plan for; without an offset it is Amsterdam time."""
-    return fields.AwareDateTime(default_timezone=AMSTERDAM, validate=_in_our_years, **kwargs)
+    metadata = {"pattern": YEARS_PATTERN, **kwargs.pop("metadata", {})}
+    return fields.AwareDateTime(
+        default_timezone=AMSTERDAM, validate=_in_our_years, metadata=metadata, **kwargs
+    )
 
 
 _slug = validate.Regexp(
@@ -116,6 +124,7 @@ class SignUpIn(_Strict):
         allow_none=True,
         validate=_a_birth_date,
         metadata={
+            "pattern": BIRTH_DATE_PATTERN,
             "description": "Required for pupils and young adults (age on the day, consent). "
             "Not in the future, not before 1900.",
             "example": "2009-03-14",
