@@ -48,7 +48,10 @@ class Name(fields.String):
 
 
 def _in_our_years(moment: datetime) -> None:
-    if not FIRST_YEAR <= local(moment).year <= LAST_YEAR:
+    # The year as written first: converting 9999-12-31T23:00-05:00 to Amsterdam overflows.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR or not (
+        FIRST_YEAR <= local(moment).year <= LAST_YEAR
+    ):
         raise ValidationError(f"Kies een tijdstip tussen {FIRST_YEAR} en {LAST_YEAR}.")
 
 

@@ -94,10 +94,13 @@ def test_an_activity_in_the_middle_ages_is_refused_and_the_catalogue_keeps_its_s
     check = OpenApiCheck(requests.get(f"{url}/openapi.json").json())
 
     old = post(url, "/activities", event(id="oud", starts_at="1204-06-02T10:00:00"))
+    last = post(url, "/activities", event(id="laatst", ends_at="9999-12-31T23:30:00-05:00"))
     listed = requests.get(f"{url}/activities", headers=OPERATOR)
 
     assert old.status_code == 422
     assert [e["field"] for e in old.json()["errors"]] == ["starts_at"]
+    assert last.status_code == 422  # not an OverflowError on the way to Amsterdam time
+    assert [e["field"] for e in last.json()["errors"]] == ["ends_at"]
     check(listed, "GET", "/activities")
     assert "+00:19:32" not in listed.text
 
