@@ -398,6 +398,7 @@ def parse_roster(
             warnings.append(
                 f"Regel {line} is de voorbeeldregel van het sjabloon en is overgeslagen."
             )
+            example_skipped = True
             continue
         counted += 1
         if counted > max_rows:
