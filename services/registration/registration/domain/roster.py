@@ -134,7 +134,14 @@ def _choice(n: int, ordinal: str, word: str) -> Column:
     return Column(
         f"choice_{n}",
         f"Keuze {n}",
-        (f"Keuze {n}", f"{n}e keuze", f"{word} keuze", f"Voorkeur {n}", f"Keuze {ordinal}"),
+        (
+            f"Keuze {n}",
+            f"{n}e keuze",
+            f"{word} keuze",
+            f"Voorkeur {n}",
+            f"Keuze {ordinal}",
+            f"choice_{n}",
+        ),
     )
 
 
@@ -837,7 +844,7 @@ def _existing(year: int, month: int, day: int, *, day_first: bool = True) -> dat
 
 # --- info-day choices --------------------------------------------------------------------------
 
-_DASHES = re.compile(r"\s*[-–—:]\s*|\s+")
+_SEPARATORS = " -–—:"
 
 
 class _SessionLookup:
@@ -864,11 +871,16 @@ class _SessionLookup:
                 f"{label} '{text}' is de titel van meer voorlichtingen; gebruik de code "
                 f"({', '.join(by_title)})."
             )
-        parts = _DASHES.split(text, maxsplit=1)
-        if len(parts) == 2:
-            found = self.by_id.get(parts[0].casefold())
-            if found and fold_title(parts[1]) == fold_title(self.titles_by_id[found]):
-                return found
+        folded = text.casefold()
+        for key, session_id in self.by_id.items():
+            rest = folded[len(key) :]
+            title = fold_title(self.titles_by_id[session_id])
+            if (
+                folded.startswith(key)
+                and rest[:1] in _SEPARATORS
+                and fold_title(rest.strip(_SEPARATORS)) == title
+            ):
+                return session_id
         raise _CellProblem(
             f"{label} '{text}' is geen voorlichting van deze dag; gebruik de code of de precieze "
             "titel (zie het sjabloon)."
