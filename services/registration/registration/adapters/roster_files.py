@@ -56,6 +56,7 @@ MAX_COLUMNS = 200  # a roster has about 15; more is a sheet with stray cells far
 MAX_UNPACKED_RATIO = 25  # an .xlsx unpacks to ~10x its size; far more is a zip bomb
 DELIMITERS = (";", "\t", ",")  # order breaks ties: Dutch Excel writes semicolons
 SAVE_AS = "Sla het op als CSV (puntkomma's of komma's) of als Excel-werkmap (.xlsx)."
+NOT_TEXT = "Dit bestand is geen tekst en geen werkmap. " + SAVE_AS
 
 
 def read_roster(
@@ -69,21 +70,22 @@ def read_roster(
     today: date | None = None,
 ) -> Roster:
     """Read an uploaded roster: `read_table` then `parse_roster` (see both)."""
-    table = read_table(
-        content, media_type=media_type, filename=filename, max_bytes=max_bytes, max_rows=max_rows
-    )
-    return parse_roster(table, sessions=sessions, max_rows=max_rows, today=today)
+    table = read_table(content, max_bytes=max_bytes, max_rows=max_rows)
+    try:
+        return parse_roster(table, sessions=sessions, max_rows=max_rows, today=today)
+    except RosterUnreadable as unreadable:
+        if unreadable.reason == "no_header" and _claims_xlsx(media_type, filename):
+            raise RosterUnreadable(
+                "Het bestand heet een Excel-werkmap (.xlsx) maar is het niet. " + SAVE_AS,
+                reason="not_a_table",
+            ) from unreadable
+        raise
 
 
 def read_table(
-    content: bytes,
-    *,
-    media_type: str | None = None,
-    filename: str | None = None,
-    max_bytes: int = MAX_BYTES,
-    max_rows: int = MAX_ROWS,
+    content: bytes, *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS
 ) -> RosterTable:
-    """The rows of a CSV or XLSX file, whatever it was called.
+    """The rows of a CSV or XLSX file, whatever it was called: the content decides.
 
     Raises RosterTooLarge over `max_bytes`, or when the file has clearly more than `max_rows`
     lines (it stops reading there), and RosterUnreadable for anything that is no table.
@@ -91,20 +93,14 @@ def read_table(
     if len(content) > max_bytes:
         raise too_many_bytes(max_bytes)
     if not content.strip(b"\xef\xbb\xbf \t\r\n"):
-        raise RosterUnreadable(EMPTY_FILE)
+        raise RosterUnreadable(EMPTY_FILE, reason="empty")
     if content.startswith(b"PK\x03\x04"):
         return _read_xlsx(content, max_bytes, max_rows)
     refused = _not_a_table(content)
     if refused:
-        raise RosterUnreadable(refused, unsupported_format=True)
+        raise RosterUnreadable(refused, reason="not_a_table")
     text, encoding = decode(content)
-    table = _read_csv(text, encoding, max_rows)
-    if _claims_xlsx(media_type, filename) and not _has_header_like_row(table):
-        raise RosterUnreadable(
-            "Het bestand heet een Excel-werkmap (.xlsx) maar is het niet. " + SAVE_AS,
-            unsupported_format=True,
-        )
-    return table
+    return _read_csv(text, encoding, max_rows)
 
 
 # --- what it is --------------------------------------------------------------------------------
@@ -143,13 +139,6 @@ def _claims_xlsx(media_type: str | None, filename: str | None) -> bool:
     ).lower().endswith((".xlsx", ".xlsm"))
 
 
-def _has_header_like_row(table: RosterTable) -> bool:
-    """More than one column somewhere in the first lines: text that is a table after all."""
-    return any(
-        sum(1 for c in cells if c.strip()) > 1 for _, cells in table.rows[:HEADER_SEARCH_LINES]
-    )
-
-
 # --- CSV ---------------------------------------------------------------------------------------
 
 
@@ -162,14 +151,14 @@ def decode(content: bytes) -> tuple[str, str]:
     utf16 = _bomless_utf16(content)
     if utf16:
         return _decode(content, utf16), utf16
+    if b"\x00" in content[:8192]:
+        raise RosterUnreadable(NOT_TEXT, reason="not_a_table")
     try:
         text, encoding = content.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         text, encoding = _decode(content, "cp1252"), "cp1252"
     if _looks_binary(text):
-        raise RosterUnreadable(
-            "Dit bestand is geen tekst en geen werkmap. " + SAVE_AS, unsupported_format=True
-        )
+        raise RosterUnreadable(NOT_TEXT, reason="not_a_table")
     return text, encoding
 
 
@@ -178,12 +167,10 @@ def _decode(content: bytes, encoding: str) -> str:
         text = content.decode(encoding)
     except UnicodeDecodeError as exc:
         raise RosterUnreadable(
-            "De tekens in dit bestand zijn niet te lezen. " + SAVE_AS, unsupported_format=True
+            "De tekens in dit bestand zijn niet te lezen. " + SAVE_AS, reason="not_a_table"
         ) from exc
     if _looks_binary(text):
-        raise RosterUnreadable(
-            "Dit bestand is geen tekst en geen werkmap. " + SAVE_AS, unsupported_format=True
-        )
+        raise RosterUnreadable(NOT_TEXT, reason="not_a_table")
     return text
 
 
@@ -218,8 +205,33 @@ def _read_csv(text: str, encoding: str, max_rows: int) -> RosterTable:
         text = text[hinted.end() :]
     else:
         delimiter = choose_delimiter(text)
+    try:
+        rows = _csv_rows(text, delimiter, max_rows, strict=True)
+    except _QuoteNotClosed as unclosed:
+        raise RosterUnreadable(
+            f'Op regel {unclosed.line} opent een aanhalingsteken (") dat niet wordt gesloten, '
+            "zodat de rest van het bestand één cel lijkt. Verwijder het of sluit het.",
+            reason="damaged",
+        ) from None
+    except csv.Error:
+        # Stray quotes inside a field ("a"b): read them as Excel does, leniently.
+        rows = _csv_rows(text, delimiter, max_rows, strict=False)
+    return RosterTable(rows=rows, format="csv", encoding=encoding, delimiter=delimiter)
+
+
+class _QuoteNotClosed(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _csv_rows(
+    text: str, delimiter: str, max_rows: int, *, strict: bool
+) -> list[tuple[int, list[str]]]:
+    """Records with their numbers (= Excel's rows: a quoted line break stays in one row)."""
     rows: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+    line = 0
     try:
         for line, cells in enumerate(reader, 1):
             if not any(cells):
@@ -228,11 +240,16 @@ def _read_csv(text: str, encoding: str, max_rows: int) -> RosterTable:
             if len(rows) > _line_limit(max_rows):
                 raise too_many_rows(max_rows)
     except csv.Error as exc:
-        raise RosterUnreadable(
-            f"Regel {reader.line_num} is als CSV niet te lezen (een aanhalingsteken of veld te "
-            "veel?). " + SAVE_AS
-        ) from exc
-    return RosterTable(rows=rows, format="csv", encoding=encoding, delimiter=delimiter)
+        if "unexpected end of data" in str(exc):
+            raise _QuoteNotClosed(line + 1) from exc
+        if "field larger than field limit" in str(exc):
+            raise RosterUnreadable(
+                f"Regel {line + 1} heeft een cel van meer dan 128 000 tekens; is dit een "
+                "tabel? " + SAVE_AS,
+                reason="damaged",
+            ) from exc
+        raise
+    return rows
 
 
 def _line_limit(max_rows: int) -> int:
@@ -277,7 +294,7 @@ def _read_xlsx(content: bytes, max_bytes: int, max_rows: int) -> RosterTable:
     archive = _open_zip(content)
     names = set(archive.namelist())
     if "xl/workbook.xml" not in names:
-        raise RosterUnreadable(_other_zip(archive, names), unsupported_format=True)
+        raise RosterUnreadable(_other_zip(archive, names), reason="not_a_table")
     if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_RATIO * max_bytes:
         raise too_many_bytes(max_bytes)
     try:
@@ -295,7 +312,8 @@ def _read_xlsx(content: bytes, max_bytes: int, max_rows: int) -> RosterTable:
         # means the same: this file cannot be read, save it again.
         raise RosterUnreadable(
             "Deze Excel-werkmap is beschadigd of niet te lezen. Open hem in Excel en sla hem "
-            "opnieuw op als .xlsx, of als CSV."
+            "opnieuw op als .xlsx, of als CSV.",
+            reason="damaged",
         ) from exc
     return RosterTable(rows=rows, format="xlsx")
 
@@ -305,7 +323,8 @@ def _open_zip(content: bytes) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise RosterUnreadable(
-            "Dit zip-bestand is beschadigd; het is geen leesbare Excel-werkmap. " + SAVE_AS
+            "Dit zip-bestand is beschadigd; het is geen leesbare Excel-werkmap. " + SAVE_AS,
+            reason="damaged",
         ) from exc
 
 

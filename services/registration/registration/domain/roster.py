@@ -58,17 +58,24 @@ class RosterError(Exception):
         self.message = message  # Dutch, for the school
 
 
-class RosterUnreadable(RosterError):
-    """Not a table we can read.
+UnreadableReason = Literal["not_a_table", "damaged", "empty", "no_header", "no_pupils"]
 
-    `unsupported_format` is True when the file is no CSV or XLSX at all (a PDF, an image, an old
-    .xls): HTTP 415. False when it is a CSV or XLSX whose content makes no roster (no header
-    row, no pupils, a damaged workbook): HTTP 422.
+
+class RosterUnreadable(RosterError):
+    """Not a table we can read; `reason` says why.
+
+    "not_a_table": no CSV or XLSX at all (a PDF, an image, an old .xls, binary data): HTTP 415.
+    The others are a CSV or XLSX that makes no roster: "damaged" (a broken workbook or quoting),
+    "empty", "no_header" (no header row in the first lines), "no_pupils": HTTP 422.
     """
 
-    def __init__(self, message: str, *, unsupported_format: bool = False) -> None:
+    def __init__(self, message: str, *, reason: UnreadableReason) -> None:
         super().__init__(message)
-        self.unsupported_format = unsupported_format
+        self.reason = reason
+
+    @property
+    def unsupported_format(self) -> bool:
+        return self.reason == "not_a_table"
 
 
 class RosterTooLarge(RosterError):
@@ -352,9 +359,7 @@ def parse_roster(
     today = today or date.today()
     lines = [(line, cells) for line, cells in table.rows if any(c.strip() for c in cells)]
     if not lines:
-        raise RosterUnreadable(
-            "Het bestand is leeg: er staan geen kolomkoppen en geen leerlingen in."
-        )
+        raise RosterUnreadable(EMPTY_FILE, reason="empty")
     position = _header_position(lines)
     header_line, header = lines[position]
     layout = _layout(header, with_choices=sessions is not None)
@@ -440,7 +445,8 @@ def parse_roster(
     if counted == 0:
         what = "alleen de voorbeeldregel" if example_skipped else "kolomkoppen maar geen leerlingen"
         raise RosterUnreadable(
-            f"Het bestand heeft {what}; zet onder de kolomkoppen één regel per leerling."
+            f"Het bestand heeft {what}; zet onder de kolomkoppen één regel per leerling.",
+            reason="no_pupils",
         )
     common["warnings"] = tuple(warnings)
     return Roster(
@@ -462,7 +468,8 @@ def _header_position(lines: Sequence[tuple[int, Sequence[str]]]) -> int:
         raise RosterUnreadable(
             "Geen kolomkoppen gevonden. Zet in de eerste regel kolomkoppen zoals Stamnummer, "
             "Roepnaam, Tussenvoegsel, Achternaam, Klas, Geboortedatum (zie het sjabloon), "
-            "gescheiden door puntkomma's, komma's of tabs."
+            "gescheiden door puntkomma's, komma's of tabs.",
+            reason="no_header",
         )
     return best
 
