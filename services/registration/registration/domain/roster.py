@@ -26,6 +26,7 @@ Bytes become rows in `registration.adapters.roster_files` (encodings, separators
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -335,9 +336,10 @@ _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)  # ="012345": how exports keep
 def clean_cell(text: str) -> str:
     """Trimmed, inner runs of white space made one space, Excel's ="..." unwrapped."""
     text = text.strip().strip(_INVISIBLE).strip()
-    wrapped = _EXCEL_TEXT.match(text)
-    if wrapped:
-        text = wrapped.group(1).strip()
+    if text.startswith('="'):
+        wrapped = _EXCEL_TEXT.match(text)
+        if wrapped:
+            text = wrapped.group(1).strip()
     if "  " in text or "\t" in text or "\n" in text or "\r" in text or "\xa0" in text:
         text = " ".join(text.split())
     return text
@@ -482,9 +484,14 @@ class _Layout:
     duplicates: list[str]
     whole_name: str | None
     with_choices: bool
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labels = {c.field: _sentence(self.headers.get(c.field) or c.label) for c in COLUMNS}
 
     def label(self, field_name: str) -> str:
-        return _sentence(self.headers.get(field_name) or COLUMN_BY_FIELD[field_name].label)
+        """The column as the file names it, to start a sentence with."""
+        return self.labels[field_name]
 
     def missing(self) -> list[str]:
         needed = ["first_name", "last_name", "date_of_birth"]
@@ -559,21 +566,19 @@ class _RowReader:
         self.today = today
         self.sessions = _SessionLookup(sessions) if sessions is not None else None
 
-    def cell(self, cells: Sequence[str], field_name: str) -> str:
-        position = self.layout.index.get(field_name)
-        if position is None or position >= len(cells):
-            return ""
-        return clean_cell(cells[position])
-
     def read(
         self, line: int, cells: Sequence[str]
     ) -> tuple[RosterRow | None, list[RowProblem], tuple[str | None, tuple[str, date] | None]]:
         problems: list[RowProblem] = []
         label = self.layout.label
+        width = len(cells)
+        values = {
+            f: clean_cell(cells[i]) if i < width else "" for f, i in self.layout.index.items()
+        }
 
         def check(field_name: str, parse: Callable[..., Any], *args: Any) -> Any:
             try:
-                return parse(self.cell(cells, field_name), label(field_name), *args)
+                return parse(values.get(field_name, ""), label(field_name), *args)
             except _CellProblem as problem:
                 problems.append(RowProblem(line, field_name, str(problem)))
                 return None
@@ -592,7 +597,7 @@ class _RowReader:
                 )
             )
         class_name = check("class", _code, False)
-        school_year = self._school_year(line, cells, class_name, problems)
+        school_year = self._school_year(line, values.get("school_year", ""), class_name, problems)
         birth = check("date_of_birth", _birth_date, self.today)
         email = check("email", _email)
         parent_email = check("parent_email", _email)
@@ -632,10 +637,9 @@ class _RowReader:
         )
 
     def _school_year(
-        self, line: int, cells: Sequence[str], class_name: str | None, problems: list[RowProblem]
+        self, line: int, given: str, class_name: str | None, problems: list[RowProblem]
     ) -> int | None:
         label = self.layout.label
-        given = self.cell(cells, "school_year")
         if given:
             year = school_year_from_text(given)
             if year is None:
@@ -718,6 +722,8 @@ def _email(text: str, label: str) -> str:
 
 def fold_name(text: str) -> str:
     """A name for comparing: no accents, no case, single spaces ("Émile  de Vries")."""
+    if text.isascii():
+        return " ".join(text.casefold().split())
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(plain.casefold().split())
@@ -729,6 +735,7 @@ _DIGIT_RUN = re.compile(r"\d+")
 _COMBINED = re.compile(r"[/+&]|\ben\b")
 
 
+@functools.lru_cache(maxsize=1024)  # a file has a few dozen classes, each on many lines
 def school_year_from_class(class_name: str) -> int | None:
     """The school year a Dutch class code names, or None when it names none or two.
 
