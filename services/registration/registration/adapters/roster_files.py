@@ -42,6 +42,7 @@ from registration.domain.roster import (
     Roster,
     RosterError,
     RosterTable,
+    RosterTooLarge,
     RosterUnreadable,
     parse_roster,
     template_columns,
@@ -53,7 +54,11 @@ from registration.domain.roster import (
 CSV_MEDIA_TYPE = "text/csv"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_COLUMNS = 200  # a roster has about 15; more is a sheet with stray cells far to the right
-MAX_UNPACKED_RATIO = 25  # an .xlsx unpacks to ~10x its size; far more is a zip bomb
+# An .xlsx of 5000 pupils unpacks to 2-3 MB of XML, read in about a second. What unpacks to
+# more than 5x the byte limit, or holds more filled cells than 40 columns of pupils, is no
+# class roster and would keep a worker busy for minutes (openpyxl parses ~20-60 us per cell).
+MAX_UNPACKED_RATIO = 5
+CELLS_PER_LINE = 40
 DELIMITERS = (";", "\t", ",")  # order breaks ties: Dutch Excel writes semicolons
 SAVE_AS = "Sla het op als CSV (puntkomma's of komma's) of als Excel-werkmap (.xlsx)."
 NOT_TEXT = "Dit bestand is geen tekst en geen werkmap. " + SAVE_AS
@@ -296,7 +301,12 @@ def _read_xlsx(content: bytes, max_bytes: int, max_rows: int) -> RosterTable:
     if "xl/workbook.xml" not in names:
         raise RosterUnreadable(_other_zip(archive, names), reason="not_a_table")
     if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_RATIO * max_bytes:
-        raise too_many_bytes(max_bytes)
+        raise RosterTooLarge(
+            f"De werkmap is uitgepakt groter dan {MAX_UNPACKED_RATIO * max_bytes // 2**20} MB: "
+            "meer dan een klassenlijst. Verwijder werkbladen, kolommen en afbeeldingen die niet "
+            "nodig zijn, of splits het bestand.",
+            limit="bytes",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "no default style" and the like: not the school's
@@ -344,7 +354,15 @@ def _sheet_rows(workbook: Any, max_rows: int) -> Iterator[tuple[int, list[str]]]
     if sheet is None:
         return
     kept = 0
+    cells_left = CELLS_PER_LINE * _line_limit(max_rows)
     for line, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), 1):
+        cells_left -= sum(1 for v in values if v is not None)
+        if cells_left < 0:
+            raise RosterTooLarge(
+                "Het werkblad heeft veel meer gevulde cellen dan een klassenlijst; verwijder "
+                "de kolommen die niet nodig zijn, of splits het bestand.",
+                limit="cells",
+            )
         cells = [cell_text(v) for v in values[:MAX_COLUMNS]]
         if not any(cells):
             continue

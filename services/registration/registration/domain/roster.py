@@ -80,9 +80,13 @@ class RosterUnreadable(RosterError):
 
 
 class RosterTooLarge(RosterError):
-    """Over the byte or row limit (HTTP 413); `limit` says which."""
+    """Over a limit (HTTP 413); `limit` says which.
 
-    def __init__(self, message: str, *, limit: Literal["bytes", "rows"]) -> None:
+    "bytes": the file (or an XLSX unpacked); "rows": pupils; "cells": an XLSX sheet with far more
+    filled cells than a roster has (reading it would take minutes).
+    """
+
+    def __init__(self, message: str, *, limit: Literal["bytes", "rows", "cells"]) -> None:
         super().__init__(message)
         self.limit = limit
 

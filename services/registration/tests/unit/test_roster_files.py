@@ -362,11 +362,24 @@ def test_over_the_row_limit_is_too_large_for_csv_and_xlsx(make):
 
 
 def test_a_workbook_that_unpacks_far_beyond_its_size_is_too_large():
-    rows = [MAGISTER] + [[f"{i}{'x' * 2000}"] * 7 for i in range(400)]
+    rows = [MAGISTER] + [[f"{i}{'x' * 2000}"] * 7 for i in range(60)]
     data = xlsx_bytes(rows)
     with pytest.raises(RosterTooLarge) as caught:
-        read(data, max_bytes=max(len(data), 20_000))
+        read(data, max_bytes=max(len(data), 100_000))
     assert caught.value.limit == "bytes"
+    assert "uitgepakt groter dan" in caught.value.message
+
+
+def test_a_sheet_with_far_more_cells_than_a_roster_is_too_large():
+    wide = [MAGISTER + [f"kolom {i}" for i in range(150)]]
+    wide += [
+        [str(i), "Kim", "", f"Jansen{i}", "3B", "14-03-2011", ""] + ["x"] * 150 for i in range(10)
+    ]
+    with pytest.raises(RosterTooLarge) as caught:
+        read(xlsx_bytes(wide), max_rows=20)
+    assert caught.value.limit == "cells"
+    assert "kolommen die niet nodig zijn" in caught.value.message
+    assert len(read(xlsx_bytes(wide), max_rows=200).rows) == 10
 
 
 # --- templates ---------------------------------------------------------------------------------
