@@ -371,7 +371,7 @@ def test_a_workbook_that_unpacks_far_beyond_its_size_is_too_large():
 
 
 def test_a_sheet_with_far_more_cells_than_a_roster_is_too_large():
-    wide = [MAGISTER + [f"kolom {i}" for i in range(150)]]
+    wide = [[*MAGISTER, *(f"kolom {i}" for i in range(150))]]
     wide += [
         [str(i), "Kim", "", f"Jansen{i}", "3B", "14-03-2011", ""] + ["x"] * 150 for i in range(10)
     ]
