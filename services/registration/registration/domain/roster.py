@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from registration.domain.errors import RegistrationError
+
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000  # pupils (data lines), not counting the header and empty lines
 HEADER_SEARCH_LINES = 10  # title lines a file may have above its header row
@@ -51,7 +53,7 @@ FileFormat = Literal["csv", "xlsx"]
 EMPTY_FILE = "Het bestand is leeg: er staan geen kolomkoppen en geen leerlingen in."
 
 
-class RosterError(Exception):
+class RosterError(RegistrationError):
     """A roster file that must change before anything can be read from it."""
 
     def __init__(self, message: str) -> None:
@@ -362,7 +364,6 @@ def parse_roster(
     required, and each choice is resolved to a session id. Raises RosterUnreadable when no
     header row or no pupil is found, RosterTooLarge over `max_rows` pupils.
     """
-    today = today or date.today()
     lines = [(line, cells) for line, cells in table.rows if any(c.strip() for c in cells)]
     if not lines:
         raise RosterUnreadable(EMPTY_FILE, reason="empty")
@@ -373,41 +374,40 @@ def parse_roster(
         f"Regel {line} staat boven de kolomkoppen en is overgeslagen."
         for line, _ in lines[:position]
     ]
-    if layout.duplicates:
-        warnings.append(
-            "Deze kolommen staan er dubbel in; de eerste is gebruikt: "
-            + ", ".join(layout.duplicates)
-            + "."
-        )
-    if layout.ignored:
-        warnings.append(
-            "Deze kolommen worden niet gebruikt en niet bewaard: " + ", ".join(layout.ignored) + "."
-        )
+    warnings += layout.warnings()
     data = lines[position + 1 :]
-    common = {
-        "warnings": tuple(warnings),
-        "ignored_columns": tuple(layout.ignored + layout.duplicates),
-        "columns": dict(layout.headers),
-        "header_line": header_line,
-        "format": table.format,
-        "encoding": table.encoding,
-        "delimiter": table.delimiter,
-    }
     missing = layout.missing()
     if missing:
         problem = RowProblem(header_line, "columns", _missing_columns_message(missing, layout))
-        return Roster(
-            rows=(),
-            problems=(problem,),
-            data_lines=len(data),
-            problem_lines=frozenset({header_line}),
-            **common,
-        )
-    reader = _RowReader(layout, sessions, today)
+        rows, problems, counted = [], [problem], len(data)
+    else:
+        reader = _RowReader(layout, sessions, today or date.today())
+        rows, problems, counted = _read_lines(reader, data, max_rows, warnings)
+    return Roster(
+        rows=tuple(rows),
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        ignored_columns=tuple(layout.ignored + [text for text, _ in layout.duplicates]),
+        columns=dict(layout.headers),
+        header_line=header_line,
+        data_lines=counted,
+        format=table.format,
+        encoding=table.encoding,
+        delimiter=table.delimiter,
+        problem_lines=frozenset(p.row for p in problems),
+    )
+
+
+def _read_lines(
+    reader: _RowReader,
+    data: Sequence[tuple[int, Sequence[str]]],
+    max_rows: int,
+    warnings: list[str],
+) -> tuple[list[RosterRow], list[RowProblem], int]:
+    """The pupils' lines: rows without problems, every problem, and the number of pupils."""
     rows: list[RosterRow] = []
     problems: list[RowProblem] = []
-    seen_numbers: dict[str, int] = {}
-    seen_people: dict[tuple[str, date], int] = {}
+    duplicates = _Duplicates(reader.layout.label("student_number").lower())
     counted = 0
     example_skipped = False
     for line, cells in data:
@@ -421,29 +421,9 @@ def parse_roster(
         counted += 1
         if counted > max_rows:
             raise too_many_rows(max_rows)
-        number, person = keys
-        if number is not None and number in seen_numbers:
-            row_problems.append(
-                RowProblem(
-                    line,
-                    "row",
-                    f"Deze leerling staat al op regel {seen_numbers[number]} (zelfde "
-                    f"{layout.label('student_number').lower()}); verwijder een van beide regels.",
-                )
-            )
-        elif person is not None and person in seen_people:
-            row_problems.append(
-                RowProblem(
-                    line,
-                    "row",
-                    f"Deze leerling staat al op regel {seen_people[person]} (zelfde naam en "
-                    "geboortedatum); verwijder een van beide regels.",
-                )
-            )
-        if number is not None:
-            seen_numbers.setdefault(number, line)
-        if person is not None:
-            seen_people.setdefault(person, line)
+        duplicate = duplicates.check(line, *keys)
+        if duplicate:
+            row_problems.append(duplicate)
         if row_problems:
             problems.extend(row_problems)
         elif row is not None:
@@ -454,14 +434,38 @@ def parse_roster(
             f"Het bestand heeft {what}; zet onder de kolomkoppen één regel per leerling.",
             reason="no_pupils",
         )
-    common["warnings"] = tuple(warnings)
-    return Roster(
-        rows=tuple(rows),
-        problems=tuple(problems),
-        data_lines=counted,
-        problem_lines=frozenset(p.row for p in problems),
-        **common,
-    )
+    return rows, problems, counted
+
+
+class _Duplicates:
+    """A pupil seen before in this file: by student number, else by name and birth date."""
+
+    def __init__(self, number_label: str) -> None:
+        self.number_label = number_label
+        self.numbers: dict[str, int] = {}
+        self.people: dict[tuple[str, date], int] = {}
+
+    def check(
+        self, line: int, number: str | None, person: tuple[str, date] | None
+    ) -> RowProblem | None:
+        problem = None
+        if number is not None and number in self.numbers:
+            problem = self._problem(line, self.numbers[number], f"zelfde {self.number_label}")
+        elif person is not None and person in self.people:
+            problem = self._problem(line, self.people[person], "zelfde naam en geboortedatum")
+        if number is not None:
+            self.numbers.setdefault(number, line)
+        if person is not None:
+            self.people.setdefault(person, line)
+        return problem
+
+    @staticmethod
+    def _problem(line: int, first: int, why: str) -> RowProblem:
+        return RowProblem(
+            line,
+            "row",
+            f"Deze leerling staat al op regel {first} ({why}); verwijder een van beide regels.",
+        )
 
 
 def _header_position(lines: Sequence[tuple[int, Sequence[str]]]) -> int:
@@ -485,7 +489,7 @@ class _Layout:
     index: dict[str, int]  # field -> cell position
     headers: dict[str, str]  # field -> header text
     ignored: list[str]
-    duplicates: list[str]
+    duplicates: list[tuple[str, str]]  # (header not used, header used for the same field)
     whole_name: str | None
     with_choices: bool
     labels: dict[str, str] = field(default_factory=dict)
@@ -496,6 +500,19 @@ class _Layout:
     def label(self, field_name: str) -> str:
         """The column as the file names it, to start a sentence with."""
         return self.labels[field_name]
+
+    def warnings(self) -> list[str]:
+        said = [
+            f"Kolom '{unused}' is niet gebruikt: '{used}' staat er ook in."
+            for unused, used in self.duplicates
+        ]
+        if self.ignored:
+            said.append(
+                "Deze kolommen worden niet gebruikt en niet bewaard: "
+                + ", ".join(self.ignored)
+                + "."
+            )
+        return said
 
     def missing(self) -> list[str]:
         needed = ["first_name", "last_name", "date_of_birth"]
@@ -525,16 +542,14 @@ def _layout(header: Sequence[str], *, with_choices: bool) -> _Layout:
         if field_name not in chosen or rank < chosen[field_name][0]:
             chosen[field_name] = (rank, position)
     index = {f: position for f, (_, position) in chosen.items()}
-    used = set(index.values())
-    duplicates = [
-        clean_cell(text)
-        for position, text in enumerate(header)
-        if position not in used
-        and clean_cell(text)
-        and (found := _ALIASES.get(fold_header(text))) is not None
-        and (with_choices or found[0] not in CHOICE_FIELDS)
-    ]
     headers = {f: clean_cell(header[i]) for f, i in index.items()}
+    used = set(index.values())
+    duplicates = []
+    for position, text in enumerate(header):
+        found = _ALIASES.get(fold_header(text))
+        if position in used or found is None or found[0] not in index:
+            continue
+        duplicates.append((clean_cell(text), headers[found[0]]))
     return _Layout(index, headers, ignored, duplicates, whole_name, with_choices)
 
 
