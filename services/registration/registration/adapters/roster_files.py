@@ -56,7 +56,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 MAX_COLUMNS = 200  # a roster has about 15; more is a sheet with stray cells far to the right
 # An .xlsx of 5000 pupils unpacks to 2-3 MB of XML, read in about a second. What unpacks to
 # more than 5x the byte limit, or holds more filled cells than 30 columns of pupils, is no
-# class roster and would keep a worker busy for minutes (openpyxl parses ~20-60 us per cell).
+# class roster and would keep a worker busy for minutes (openpyxl: 15-60 us a cell).
 MAX_UNPACKED_RATIO = 5
 CELLS_PER_LINE = 30
 DELIMITERS = (";", "\t", ",")  # order breaks ties: Dutch Excel writes semicolons

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -615,7 +615,7 @@ class _RowReader:
                     "tekens; kort hem in.",
                 )
             )
-        class_name = check("class", _code, False)
+        class_name = check("class", _code)
         school_year = self._school_year(line, values.get("school_year", ""), class_name, problems)
         birth = check("date_of_birth", _birth_date, self.today)
         email = check("email", _email)
@@ -718,7 +718,7 @@ def _name(text: str, label: str, required: bool, max_length: int) -> str:
     return text
 
 
-def _code(text: str, label: str, required: bool) -> str:
+def _code(text: str, label: str) -> str:
     if len(text) > MAX_CODE_LENGTH:
         raise _CellProblem(f"{label} is langer dan {MAX_CODE_LENGTH} tekens; kort hem in.")
     return text
@@ -975,8 +975,3 @@ def template_example(sessions: Mapping[str, str] | None) -> dict[str, str]:
         for field_name, session_id in zip(CHOICE_FIELDS, ids, strict=False):
             example[field_name] = session_id
     return example
-
-
-def spellings_of(fields: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Every accepted spelling per field (for documentation and error messages)."""
-    return {f: COLUMN_BY_FIELD[f].spellings for f in fields}
