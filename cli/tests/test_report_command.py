@@ -24,8 +24,8 @@ from .test_season_2024_2025 import REPORT_3A
 USE_CASES = {
     "school_registered": handlers.record_school,
     "activity_published": handlers.record_activity,
-    "signed_up": handlers.record_sign_up,
-    "attendance_recorded": handlers.record_attendance,
+    "signed_up": lambda db, event: handlers.record_sign_ups(db, [event]),
+    "attendance_recorded": lambda db, event: handlers.record_attendances(db, [event]),
 }
 
 

@@ -1,12 +1,14 @@
 """Reporting's use cases: record facts from events, produce the region's tables, rebuild.
 
-Event handlers are idempotent (lob_common.db.idempotent): each event changes the facts once.
+Event handlers are idempotent (lob_common.db.idempotent, or its batch form for the events that
+come in thousands: sign-ups, cancellations, attendance): each event changes the facts once.
 Reports read aggregated counts for one period and hand them to the pure table functions in
 reporting/domain; suppression happens there too.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -55,20 +57,51 @@ def record_activity_cancelled(uow: UnitOfWork, event: Event) -> None:
     repository.cancel_activity(uow.session, event.payload["activity_id"], event.occurred_at)
 
 
-@idempotent
-def record_sign_up(uow: UnitOfWork, event: Event) -> None:
-    p = event.payload
-    day = repository.activity_date(uow.session, p["activity_id"])
-    erased = repository.is_erased(uow.session, p["person_id"])
-    repository.add_fact(
-        uow.session,
-        {
-            # A sign-up of someone erased meanwhile (the events crossed) is kept without link.
-            "registration_id": None if erased else p["registration_id"],
-            "person_id": None if erased else p["person_id"],
+def idempotent_batch(
+    effect: Callable[[UnitOfWork, list[Event]], None],
+) -> Callable[[DatabaseHandle, list[Event]], int]:
+    """lob_common.db.idempotent for a batch of events of one handler: claim the ids not seen
+    before, apply the effect to those, commit, all in one transaction. Returns how many were
+    new (0: every one was a redelivery)."""
+
+    @functools.wraps(effect)
+    def handle(db: DatabaseHandle, events: list[Event]) -> int:
+        with db() as uow:
+            fresh = repository.claim(uow.session, events)
+            if fresh:
+                effect(uow, fresh)
+            uow.commit()
+            return len(fresh)
+
+    return handle
+
+
+def _latest_per_registration(uow: UnitOfWork, events: list[Event]) -> list[Event]:
+    """One event per registration (the latest), leaving out those of erased persons: their
+    facts have no link any more, and a late event must not make a new one."""
+    erased = repository.erased_among(uow.session, (e.payload["person_id"] for e in events))
+    latest: dict[str, Event] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        if event.payload["person_id"] not in erased:
+            latest[event.payload["registration_id"]] = event
+    return list(latest.values())
+
+
+@idempotent_batch
+def record_sign_ups(uow: UnitOfWork, events: list[Event]) -> None:
+    payloads = [e.payload for e in events]
+    days = repository.activity_dates(uow.session, (p["activity_id"] for p in payloads))
+    erased = repository.erased_among(uow.session, (p["person_id"] for p in payloads))
+    rows = {}
+    for p in payloads:
+        # A sign-up of someone erased meanwhile (the events crossed) is kept without link.
+        linked = p["person_id"] not in erased
+        row = {
+            "registration_id": p["registration_id"] if linked else None,
+            "person_id": p["person_id"] if linked else None,
             "activity_id": p["activity_id"],
             "activity_kind": p["activity_kind"],
-            "activity_date": day or local_date(p["activity_starts_at"]),
+            "activity_date": days.get(p["activity_id"]) or local_date(p["activity_starts_at"]),
             "school_id": p["school_id"],
             "role": p["role"],
             "age_band": p["age_band"],
@@ -76,19 +109,37 @@ def record_sign_up(uow: UnitOfWork, event: Event) -> None:
             "municipality": p["municipality"],
             "status": Status.SIGNED_UP,
             "attended": None,
-        },
-    )
+        }
+        rows[p["registration_id"] if linked else id(p)] = row
+    repository.add_sign_ups(uow.session, list(rows.values()))
 
 
-@idempotent
-def record_cancellation(uow: UnitOfWork, event: Event) -> None:
-    repository.update_fact(uow.session, event.payload["registration_id"], status=Status.CANCELLED)
+@idempotent_batch
+def record_cancellations(uow: UnitOfWork, events: list[Event]) -> None:
+    rows = [
+        {
+            "registration_id": e.payload["registration_id"],
+            "person_id": e.payload["person_id"],
+            "activity_id": e.payload["activity_id"],
+            "status": Status.CANCELLED,
+        }
+        for e in _latest_per_registration(uow, events)
+    ]
+    repository.set_on_facts(uow.session, "status", rows)
 
 
-@idempotent
-def record_attendance(uow: UnitOfWork, event: Event) -> None:
-    p = event.payload
-    repository.update_fact(uow.session, p["registration_id"], attended=p["attended"])
+@idempotent_batch
+def record_attendances(uow: UnitOfWork, events: list[Event]) -> None:
+    rows = [
+        {
+            "registration_id": e.payload["registration_id"],
+            "person_id": e.payload["person_id"],
+            "activity_id": e.payload["activity_id"],
+            "attended": e.payload["attended"],
+        }
+        for e in _latest_per_registration(uow, events)
+    ]
+    repository.set_on_facts(uow.session, "attended", rows)
 
 
 @idempotent
@@ -287,6 +338,7 @@ def participation(db: DatabaseHandle, activity_id: str | None = None) -> dict[st
             func.sum(cancelled),
             func.sum(attended),
         )
+        .where(Participation.activity_date.is_not(None))
         .group_by(
             Participation.activity_id, Participation.activity_kind, Participation.activity_date
         )

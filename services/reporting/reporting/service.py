@@ -13,6 +13,7 @@ from lob_common.providers import Database, ServiceBase, http
 from reporting import handlers
 from reporting.adapters.export import render
 from reporting.adapters.tables import Base
+from reporting.consumer import batch_event_handler
 from reporting.openapi import openapi_document
 from reporting.schemas import ParticipationOut, ReportQuery
 
@@ -35,17 +36,17 @@ class ReportingService(ServiceBase):
     def handle_activity_cancelled(self, event: Event) -> bool:
         return handlers.record_activity_cancelled(self.db, event)
 
-    @event_handler("registration", "signed_up")
-    def handle_signed_up(self, event: Event) -> bool:
-        return handlers.record_sign_up(self.db, event)
+    @batch_event_handler("registration", "signed_up")
+    def handle_signed_up(self, events: list[Event]) -> int:
+        return handlers.record_sign_ups(self.db, events)
 
-    @event_handler("registration", "sign_up_cancelled")
-    def handle_sign_up_cancelled(self, event: Event) -> bool:
-        return handlers.record_cancellation(self.db, event)
+    @batch_event_handler("registration", "sign_up_cancelled")
+    def handle_sign_up_cancelled(self, events: list[Event]) -> int:
+        return handlers.record_cancellations(self.db, events)
 
-    @event_handler("registration", "attendance_recorded")
-    def handle_attendance_recorded(self, event: Event) -> bool:
-        return handlers.record_attendance(self.db, event)
+    @batch_event_handler("registration", "attendance_recorded")
+    def handle_attendance_recorded(self, events: list[Event]) -> int:
+        return handlers.record_attendances(self.db, events)
 
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:

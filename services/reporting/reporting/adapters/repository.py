@@ -7,16 +7,18 @@ one or two roles, so a table over a million facts is one indexed scan, not a mil
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from lob_common.contracts import Event
 from lob_common.timeutil import local_date
-from reporting.adapters.tables import Activity, ErasedPerson, Participation, School
+from reporting.adapters.tables import Activity, Base, ErasedPerson, Participation, School
 from reporting.domain import facts as domain
+from reporting.domain.facts import Status
 
 # The dimensions a table may group by, besides activity, role, status and attendance.
 DIMENSIONS = ("school_id", "phase", "age_band", "municipality")
@@ -115,28 +117,98 @@ def activities(session: Session) -> list[domain.Activity]:
 
 
 # --- facts ---------------------------------------------------------------------------------
+#
+# Facts are written with upserts keyed by registration, so the events of one registration give
+# the same fact in any order: a cancellation or an attendance that overtakes its sign-up (they
+# travel in different queues) leaves a fact the sign-up completes when it comes.
+
+SIGN_UP_FIELDS = (
+    "person_id",
+    "activity_id",
+    "activity_kind",
+    "activity_date",
+    "school_id",
+    "role",
+    "age_band",
+    "phase",
+    "municipality",
+)
 
 
-def activity_date(session: Session, activity_id: str) -> date | None:
-    return session.scalar(select(Activity.activity_date).where(Activity.activity_id == activity_id))
-
-
-def is_erased(session: Session, person_id: str) -> bool:
-    return session.get(ErasedPerson, person_id) is not None
-
-
-def add_fact(session: Session, values: dict[str, Any]) -> None:
-    """A new fact; a sign-up that is there already (same registration) changes nothing."""
-    statement = _insert(session, Participation).values(**values)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["registration_id"]))
-
-
-def update_fact(session: Session, registration_id: str, **values: Any) -> None:
-    session.execute(
-        update(Participation)
-        .where(Participation.registration_id == registration_id)
-        .values(**values)
+def claim(session: Session, events: Sequence[Event]) -> list[Event]:
+    """The events of a batch this handler has not processed before, recorded as processed
+    (the batch form of UnitOfWork.claim: same table, same transaction as the effect)."""
+    if not events:
+        return []
+    handler = events[0].handler
+    if handler is None or any(e.handler != handler for e in events):
+        raise ValueError("claim() needs events as delivered to one handler")
+    processed = Base.metadata.tables["processed_events"]
+    ids = list(dict.fromkeys(e.event_id for e in events))
+    seen = set(
+        session.scalars(
+            select(processed.c.event_id).where(
+                processed.c.handler == handler, processed.c.event_id.in_(ids)
+            )
+        )
     )
+    fresh = list({e.event_id: e for e in events if e.event_id not in seen}.values())
+    if fresh:
+        now = datetime.now(UTC)
+        session.execute(
+            insert(processed),
+            [{"event_id": e.event_id, "handler": handler, "processed_at": now} for e in fresh],
+        )
+    return fresh
+
+
+def activity_dates(session: Session, activity_ids: Iterable[str]) -> dict[str, date]:
+    ids = list(set(activity_ids))
+    rows = session.execute(
+        select(Activity.activity_id, Activity.activity_date).where(
+            Activity.activity_id.in_(ids), Activity.activity_date.is_not(None)
+        )
+    )
+    return dict(rows.all())
+
+
+def erased_among(session: Session, person_ids: Iterable[str]) -> set[str]:
+    ids = list(set(person_ids))
+    if not ids:
+        return set()
+    return set(
+        session.scalars(select(ErasedPerson.person_id).where(ErasedPerson.person_id.in_(ids)))
+    )
+
+
+def add_sign_ups(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Facts from sign-ups; a fact its cancellation or attendance started is completed."""
+    if not rows:
+        return
+    linked = [r for r in rows if r["registration_id"] is not None]
+    anonymous = [r for r in rows if r["registration_id"] is None]
+    if linked:
+        statement = _insert(session, Participation.__table__)
+        statement = statement.on_conflict_do_update(
+            index_elements=["registration_id"],
+            set_={f: statement.excluded[f] for f in SIGN_UP_FIELDS},
+        )
+        session.execute(statement, linked)
+    if anonymous:
+        session.execute(insert(Participation.__table__), anonymous)
+
+
+def set_on_facts(session: Session, column: str, rows: list[dict[str, Any]]) -> None:
+    """Set `column` (status or attended) on the facts of these registrations; a registration
+    whose sign-up has not arrived yet gets a fact holding just this, for the sign-up to fill."""
+    if not rows:
+        return
+    statement = _insert(session, Participation.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["registration_id"], set_={column: statement.excluded[column]}
+    )
+    defaults = {"status": Status.SIGNED_UP, "attended": None}
+    session.execute(statement, [{**defaults, **row} for row in rows])
 
 
 def forget_person(session: Session, person_id: str, at: datetime) -> None:

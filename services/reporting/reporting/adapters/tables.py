@@ -28,10 +28,12 @@ class Participation(Base):
     registration_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     person_id: Mapped[str | None] = mapped_column(String(64))
     activity_id: Mapped[str] = mapped_column(String(64))
-    activity_kind: Mapped[str] = mapped_column(String(32))
-    activity_date: Mapped[date] = mapped_column(Date)  # local date, follows the activity
+    # Kind, date and role come with the sign-up; a cancellation or attendance that arrives
+    # first (events of different queues cross) leaves a fact without them until it does.
+    activity_kind: Mapped[str | None] = mapped_column(String(32))
+    activity_date: Mapped[date | None] = mapped_column(Date)  # local date, follows the activity
     school_id: Mapped[str | None] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str | None] = mapped_column(String(16))
     age_band: Mapped[str | None] = mapped_column(String(8))
     phase: Mapped[str | None] = mapped_column(String(16))
     municipality: Mapped[str | None] = mapped_column(String(64))

@@ -23,9 +23,9 @@ HANDLERS = {
     "school_registered": handlers.record_school,
     "activity_published": handlers.record_activity,
     "activity_cancelled": handlers.record_activity_cancelled,
-    "signed_up": handlers.record_sign_up,
-    "sign_up_cancelled": handlers.record_cancellation,
-    "attendance_recorded": handlers.record_attendance,
+    "signed_up": lambda db, event: handlers.record_sign_ups(db, [event]),
+    "sign_up_cancelled": lambda db, event: handlers.record_cancellations(db, [event]),
+    "attendance_recorded": lambda db, event: handlers.record_attendances(db, [event]),
     "person_erased": handlers.forget_person,
 }
 T0 = datetime(2024, 9, 1, tzinfo=UTC)

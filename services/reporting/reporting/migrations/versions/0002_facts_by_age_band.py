@@ -1,5 +1,6 @@
-"""Facts keep the age band, not the age, nor the sign-up time; the schools and activities the
-tables are counted against; erased persons.
+"""Facts keep the age band, not the age, nor the sign-up time; a cancellation or attendance
+may arrive before its sign-up; the schools and activities the tables are counted against;
+erased persons.
 
 Revision ID: 0002
 Revises: 0001
@@ -71,6 +72,12 @@ def upgrade() -> None:
             type_=sa.String(length=64),
             existing_nullable=True,
         )
+        for column, kind in (
+            ("activity_kind", sa.String(length=32)),
+            ("activity_date", sa.Date()),
+            ("role", sa.String(length=16)),
+        ):
+            batch_op.alter_column(column, existing_type=kind, nullable=True)
         batch_op.drop_index(batch_op.f("ix_participation_activity"))
         batch_op.create_index("ix_participation_activity", ["activity_id"], unique=False)
         batch_op.create_index("ix_participation_period", ["activity_date", "role"], unique=False)
@@ -80,7 +87,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """The ages and sign-up times are gone for good; the columns come back empty."""
+    op.execute("DELETE FROM participation WHERE role IS NULL OR activity_date IS NULL")
     with op.batch_alter_table("participation", schema=None) as batch_op:
+        for column, kind in (
+            ("activity_kind", sa.String(length=32)),
+            ("activity_date", sa.Date()),
+            ("role", sa.String(length=16)),
+        ):
+            batch_op.alter_column(column, existing_type=kind, nullable=False)
         batch_op.add_column(
             sa.Column(
                 "signed_up_at",
