@@ -35,7 +35,13 @@ from reporting.domain.periods import (
     legacy_period,
     programme_period,
 )
-from reporting.domain.programme import DEFAULT_AGE_BANDS, YOUNG_PEOPLE, AgeBands, programme_12_27
+from reporting.domain.programme import (
+    BREAKDOWNS,
+    DEFAULT_AGE_BANDS,
+    YOUNG_PEOPLE,
+    AgeBands,
+    programme_12_27,
+)
 from reporting.domain.suppression import DEFAULT_THRESHOLD
 from reporting.domain.table import PublishedTable, Table
 
@@ -304,7 +310,7 @@ def build_table(db: DatabaseHandle, request: ReportRequest) -> Table:
             )
         elif request.table == "programme-12-27":
             period = request.period()
-            found = counts(period, YOUNG_PEOPLE, "age_band", "phase", "municipality")
+            found = {d: counts(period, YOUNG_PEOPLE, d) for d in BREAKDOWNS}
             return programme_12_27(period, activities, found, request.age_bands)
         elif request.table == "no-shows":
             period = request.period()

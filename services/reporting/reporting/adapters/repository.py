@@ -1,22 +1,31 @@
 """Reporting's queries: keep the facts, the schools and the activities; read counts back.
 
-The tables read aggregated counts (GROUP BY the dimensions a table needs) for one period and
-one or two roles, so a table over a million facts is one indexed scan, not a million objects.
+Every change to the facts also changes `participation_counts` (how many facts share each
+combination of the dimensions the tables count by) in the same transaction. The tables read the
+counts for one period and one or two roles: tens of thousands of rows instead of a million facts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lob_common.contracts import Event
 from lob_common.timeutil import local_date
-from reporting.adapters.tables import Activity, Base, ErasedPerson, Participation, School
+from reporting.adapters.tables import (
+    Activity,
+    Base,
+    ErasedPerson,
+    Participation,
+    ParticipationCount,
+    School,
+)
 from reporting.domain import facts as domain
 from reporting.domain.facts import Status
 
@@ -82,6 +91,7 @@ def save_activity(session: Session, payload: dict[str, Any], at: datetime) -> No
             .where(Participation.activity_id == activity.activity_id)
             .values(activity_date=day, activity_kind=payload["kind"])
         )
+        recount(session, activity.activity_id)
 
 
 def cancel_activity(session: Session, activity_id: str, at: datetime) -> None:
@@ -187,6 +197,7 @@ def add_sign_ups(session: Session, rows: list[dict[str, Any]]) -> None:
         return
     linked = [r for r in rows if r["registration_id"] is not None]
     anonymous = [r for r in rows if r["registration_id"] is None]
+    before = _counted(session, [r["registration_id"] for r in linked])
     if linked:
         statement = _insert(session, Participation.__table__)
         statement = statement.on_conflict_do_update(
@@ -196,6 +207,8 @@ def add_sign_ups(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(statement, linked)
     if anonymous:
         session.execute(insert(Participation.__table__), anonymous)
+    after = _counted(session, list(before) + [r["registration_id"] for r in linked])
+    _count_changes(session, before, after, [_count_key(r) for r in anonymous])
 
 
 def set_on_facts(session: Session, column: str, rows: list[dict[str, Any]]) -> None:
@@ -203,12 +216,15 @@ def set_on_facts(session: Session, column: str, rows: list[dict[str, Any]]) -> N
     whose sign-up has not arrived yet gets a fact holding just this, for the sign-up to fill."""
     if not rows:
         return
+    ids = [r["registration_id"] for r in rows]
+    before = _counted(session, ids)
     statement = _insert(session, Participation.__table__)
     statement = statement.on_conflict_do_update(
         index_elements=["registration_id"], set_={column: statement.excluded[column]}
     )
     defaults = {"status": Status.SIGNED_UP, "attended": None}
     session.execute(statement, [{**defaults, **row} for row in rows])
+    _count_changes(session, before, _counted(session, ids))
 
 
 def forget_person(session: Session, person_id: str, at: datetime) -> None:
@@ -219,6 +235,115 @@ def forget_person(session: Session, person_id: str, at: datetime) -> None:
     )
     statement = _insert(session, ErasedPerson).values(person_id=person_id, erased_at=at)
     session.execute(statement.on_conflict_do_nothing(index_elements=["person_id"]))
+
+
+# --- counts ---------------------------------------------------------------------------------
+
+COUNTED = (
+    "activity_id",
+    "activity_kind",
+    "activity_date",
+    "school_id",
+    "role",
+    "status",
+    "attended",
+    "age_band",
+    "phase",
+    "municipality",
+)
+_ATTENDED = {True: "y", False: "n", None: ""}
+_FROM_ATTENDED = {"y": True, "n": False, "": None}
+CountKey = tuple[Any, ...]
+
+
+def _count_key(fact: Mapping[str, Any]) -> CountKey | None:
+    """A fact's place in participation_counts; None while it cannot be counted (a
+    cancellation or attendance whose sign-up has not arrived)."""
+    if fact["activity_date"] is None or fact["role"] is None:
+        return None
+    return tuple(
+        _ATTENDED[fact[c]]
+        if c == "attended"
+        else (fact[c] if c == "activity_date" else fact[c] or "")
+        for c in COUNTED
+    )
+
+
+def _counted(session: Session, registration_ids: list[str]) -> dict[str, CountKey | None]:
+    if not registration_ids:
+        return {}
+    p = Participation
+    rows = session.execute(
+        select(p.registration_id, *(getattr(p, c) for c in COUNTED)).where(
+            p.registration_id.in_(set(registration_ids))
+        )
+    )
+    return {row[0]: _count_key(dict(zip(COUNTED, row[1:], strict=True))) for row in rows}
+
+
+def _count_changes(
+    session: Session,
+    before: dict[str, CountKey | None],
+    after: dict[str, CountKey | None],
+    added: Iterable[CountKey | None] = (),
+) -> None:
+    delta: Counter[CountKey] = Counter()
+    for registration_id in before.keys() | after.keys():
+        old, new = before.get(registration_id), after.get(registration_id)
+        if old == new:
+            continue
+        if old is not None:
+            delta[old] -= 1
+        if new is not None:
+            delta[new] += 1
+    for key in added:
+        if key is not None:
+            delta[key] += 1
+    rows = [{**dict(zip(COUNTED, key, strict=True)), "n": n} for key, n in delta.items() if n]
+    if not rows:
+        return
+    counts = ParticipationCount.__table__
+    statement = _insert(session, counts)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(COUNTED), set_={"n": counts.c.n + statement.excluded.n}
+    )
+    session.execute(statement, rows)
+    emptied = [{f"k_{c}": row[c] for c in COUNTED} for row in rows if row["n"] < 0]
+    if emptied:
+        session.execute(
+            delete(counts).where(
+                and_(*(counts.c[c] == bindparam(f"k_{c}") for c in COUNTED), counts.c.n <= 0)
+            ),
+            emptied,
+        )
+
+
+def recount(session: Session, activity_id: str | None = None) -> None:
+    """participation_counts from the facts (all, or one activity's)."""
+    p, counts = Participation, ParticipationCount.__table__
+    keys = [
+        p.activity_id,
+        func.coalesce(p.activity_kind, ""),
+        p.activity_date,
+        func.coalesce(p.school_id, ""),
+        p.role,
+        p.status,
+        case((p.attended.is_(True), "y"), (p.attended.is_(False), "n"), else_=""),
+        func.coalesce(p.age_band, ""),
+        func.coalesce(p.phase, ""),
+        func.coalesce(p.municipality, ""),
+    ]
+    query = (
+        select(*keys, func.count())
+        .where(p.activity_date.is_not(None), p.role.is_not(None))
+        .group_by(*keys)
+    )
+    clear = delete(counts)
+    if activity_id is not None:
+        query = query.where(p.activity_id == activity_id)
+        clear = clear.where(counts.c.activity_id == activity_id)
+    session.execute(clear)
+    session.execute(insert(counts).from_select([*COUNTED, "n"], query))
 
 
 def fact_counts(
@@ -233,25 +358,25 @@ def fact_counts(
     attendance and the given dimensions."""
     if unknown := set(dimensions) - set(DIMENSIONS):
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
-    p = Participation
+    c = ParticipationCount
     keys = [
-        p.activity_id,
-        p.activity_kind,
-        p.activity_date,
-        p.role,
-        p.status,
-        p.attended,
-        *(getattr(p, d) for d in dimensions),
+        c.activity_id,
+        c.activity_kind,
+        c.activity_date,
+        c.role,
+        c.status,
+        c.attended,
+        *(getattr(c, d) for d in dimensions),
     ]
     query = (
-        select(*keys, func.count())
-        .where(p.activity_date >= starts, p.activity_date <= ends)
+        select(*keys, func.sum(c.n))
+        .where(c.activity_date >= starts, c.activity_date <= ends)
         .group_by(*keys)
     )
     if roles is not None:
-        query = query.where(p.role.in_(roles))
+        query = query.where(c.role.in_(roles))
     if school_id is not None:
-        query = query.where(p.school_id == school_id)
+        query = query.where(c.school_id == school_id)
     out = []
     for row in session.execute(query):
         activity_id, kind, day, role, status, attended, *rest, n = row
@@ -260,11 +385,11 @@ def fact_counts(
                 activity_id=activity_id,
                 role=role,
                 status=status,
-                attended=attended,
-                activity_kind=kind,
+                attended=_FROM_ATTENDED[attended],
+                activity_kind=kind or None,
                 activity_date=day,
-                n=n,
-                **dict(zip(dimensions, rest, strict=True)),
+                n=int(n),
+                **{d: v or None for d, v in zip(dimensions, rest, strict=True)},
             )
         )
     return out
@@ -303,4 +428,5 @@ def replace_facts(session: Session, facts: Iterable[dict[str, Any]]) -> int:
     if batch:
         session.execute(insert(Participation), batch)
         n += len(batch)
+    recount(session)
     return n

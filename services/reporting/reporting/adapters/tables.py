@@ -48,6 +48,32 @@ class Participation(Base):
     )
 
 
+class ParticipationCount(Base):
+    """How many facts share each combination of what the tables count by: the tables read
+    these (tens of thousands of rows) instead of a million facts. Kept in step with
+    `participation` in the same transaction; `lob report rebuild` recounts it. Unknown values
+    are stored as "" (a key column cannot be NULL)."""
+
+    __tablename__ = "participation_counts"
+
+    # Key order: the tables read one period and one or two roles, so the rows are kept in
+    # that order (SQLite: a table without rowid, clustered on its key) and a range is read
+    # straight off the key.
+    activity_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    activity_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attended: Mapped[str] = mapped_column(String(1), primary_key=True)  # "y", "n" or ""
+    age_band: Mapped[str] = mapped_column(String(8), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16), primary_key=True)
+    municipality: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int]
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class School(Base):
     """The region's schools and institutions (school_registered), rows of Tabel 3a/3b."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
@@ -92,37 +92,55 @@ class AgeBands:
 DEFAULT_AGE_BANDS = AgeBands.parse(",".join(CONTRACT_BANDS))
 
 
+BREAKDOWNS = ("age_band", "phase", "municipality")
+
+
 def programme_12_27(
     period: Period,
     activities: Iterable[Activity],
-    counts: Iterable[FactCount],
+    counts: Iterable[FactCount] | Mapping[str, Iterable[FactCount]],
     age_bands: AgeBands = DEFAULT_AGE_BANDS,
     programme_start: date = PROGRAMME_12_27_START,
 ) -> Table:
-    """Participants in `period` (see programme_period) by age band, phase and municipality."""
-    counts = [c for c in counts if c.role in YOUNG_PEOPLE]
-    catalogue = known_activities(activities, counts)
+    """Participants in `period` (see programme_period) by age band, phase and municipality.
+
+    `counts` are facts with all three dimensions, or per dimension (BREAKDOWNS) facts counted
+    by that one (what a database gives cheaply: three small groupings, not their product)."""
+    if isinstance(counts, Mapping):
+        per_dimension = {d: [c for c in counts[d] if c.role in YOUNG_PEOPLE] for d in BREAKDOWNS}
+    else:
+        every = [c for c in counts if c.role in YOUNG_PEOPLE]
+        per_dimension = dict.fromkeys(BREAKDOWNS, every)
+    catalogue = known_activities(activities, (c for found in per_dimension.values() for c in found))
     in_period = {
         a.id: a for a in catalogue.values() if a.date in period and a.date >= programme_start
     }
-    participations = [
-        c
-        for c in counts
-        if c.activity_id in in_period
-        and not in_period[c.activity_id].cancelled
-        and c.signed_up
-        and c.attended is not False
-    ]
-    kinds = sorted({in_period[c.activity_id].kind for c in participations}, key=KIND_ORDER.index)
+
+    def participations(found: list[FactCount]) -> list[FactCount]:
+        return [
+            c
+            for c in found
+            if c.activity_id in in_period
+            and not in_period[c.activity_id].cancelled
+            and c.signed_up
+            and c.attended is not False
+        ]
+
+    taking_part = {d: participations(found) for d, found in per_dimension.items()}
+    kinds = sorted(
+        {in_period[c.activity_id].kind for c in taking_part["age_band"]}, key=KIND_ORDER.index
+    )
     index = {k: i for i, k in enumerate(kinds)}
     breakdowns: dict[str, dict[str, list[int]]] = {
-        name: defaultdict(lambda: [0] * len(kinds)) for name in ("age", "phase", "municipality")
+        d: defaultdict(lambda: [0] * len(kinds)) for d in BREAKDOWNS
     }
-    for c in participations:
-        column = index[in_period[c.activity_id].kind]
-        breakdowns["age"][age_bands.label_of(c.age_band)][column] += c.n
-        breakdowns["phase"][c.phase or UNKNOWN][column] += c.n
-        breakdowns["municipality"][c.municipality or UNKNOWN][column] += c.n
+    for c in taking_part["age_band"]:
+        breakdowns["age_band"][age_bands.label_of(c.age_band)][index[_kind(in_period, c)]] += c.n
+    for c in taking_part["phase"]:
+        breakdowns["phase"][c.phase or UNKNOWN][index[_kind(in_period, c)]] += c.n
+    for c in taking_part["municipality"]:
+        place = c.municipality or UNKNOWN
+        breakdowns["municipality"][place][index[_kind(in_period, c)]] += c.n
 
     def section(
         title: str, cells: dict[str, list[int]], fixed: Iterable[tuple[str, str]]
@@ -139,10 +157,10 @@ def programme_12_27(
         )
 
     ages = [(label, label) for label in age_bands.labels]
-    if OUTSIDE_BANDS in breakdowns["age"]:
+    if OUTSIDE_BANDS in breakdowns["age_band"]:
         ages.append((OUTSIDE_BANDS, OUTSIDE_BANDS))
     sections = (
-        section("Leeftijd", breakdowns["age"], ages),
+        section("Leeftijd", breakdowns["age_band"], ages),
         section("Fase", breakdowns["phase"], PHASE_LABELS.items()),
         section("Gemeente", breakdowns["municipality"], ()),
     )
@@ -166,3 +184,7 @@ def programme_12_27(
         notes=tuple(notes),
         period=period_dict(period),
     )
+
+
+def _kind(in_period: dict[str, Activity], count: FactCount) -> str:
+    return in_period[count.activity_id].kind

@@ -19,6 +19,31 @@ depends_on = None
 
 # The 12-27 programme's bands (lob_common.contracts.AGE_BANDS) by first and last age.
 BANDS = (("12-15", 12, 15), ("16-17", 16, 17), ("18-22", 18, 22), ("23-27", 23, 27))
+# participation_counts' key, in the order a period's rows are read.
+COUNT_KEY = (
+    "activity_date",
+    "role",
+    "activity_id",
+    "activity_kind",
+    "school_id",
+    "status",
+    "attended",
+    "age_band",
+    "phase",
+    "municipality",
+)
+COUNTED = (
+    "activity_id",
+    "activity_kind",
+    "activity_date",
+    "school_id",
+    "role",
+    "status",
+    "attended",
+    "age_band",
+    "phase",
+    "municipality",
+)
 
 
 def upgrade() -> None:
@@ -49,6 +74,27 @@ def upgrade() -> None:
         sa.Column("municipality", sa.String(length=64), nullable=True),
         sa.Column("updated_at", lob_common.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("school_id", name=op.f("pk_schools")),
+    )
+    op.create_table(
+        "participation_counts",
+        *(
+            sa.Column(name, kind, nullable=False)
+            for name, kind in (
+                ("activity_date", sa.Date()),
+                ("role", sa.String(length=16)),
+                ("activity_id", sa.String(length=64)),
+                ("activity_kind", sa.String(length=32)),
+                ("school_id", sa.String(length=64)),
+                ("status", sa.String(length=16)),
+                ("attended", sa.String(length=1)),
+                ("age_band", sa.String(length=8)),
+                ("phase", sa.String(length=16)),
+                ("municipality", sa.String(length=64)),
+                ("n", sa.Integer()),
+            )
+        ),
+        sa.PrimaryKeyConstraint(*COUNT_KEY, name=op.f("pk_participation_counts")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("participation", schema=None) as batch_op:
         batch_op.add_column(sa.Column("age_band", sa.String(length=8), nullable=True))
@@ -83,6 +129,36 @@ def upgrade() -> None:
         batch_op.create_index("ix_participation_period", ["activity_date", "role"], unique=False)
         batch_op.drop_column("age")
         batch_op.drop_column("signed_up_at")
+    _count_existing_facts()
+
+
+def _count_existing_facts() -> None:
+    """participation_counts for the facts recorded before this revision (as
+    reporting.adapters.repository.recount does)."""
+    p = sa.table(
+        "participation",
+        *(sa.column(c) for c in COUNTED if c != "attended"),
+        sa.column("attended", sa.Boolean),
+    )
+    keys = [
+        p.c.activity_id,
+        sa.func.coalesce(p.c.activity_kind, ""),
+        p.c.activity_date,
+        sa.func.coalesce(p.c.school_id, ""),
+        p.c.role,
+        p.c.status,
+        sa.case((p.c.attended.is_(True), "y"), (p.c.attended.is_(False), "n"), else_=""),
+        sa.func.coalesce(p.c.age_band, ""),
+        sa.func.coalesce(p.c.phase, ""),
+        sa.func.coalesce(p.c.municipality, ""),
+    ]
+    query = (
+        sa.select(*keys, sa.func.count())
+        .where(p.c.activity_date.is_not(None), p.c.role.is_not(None))
+        .group_by(*keys)
+    )
+    counts = sa.table("participation_counts", *(sa.column(c) for c in (*COUNTED, "n")))
+    op.execute(counts.insert().from_select([*COUNTED, "n"], query))
 
 
 def downgrade() -> None:
@@ -123,6 +199,7 @@ def downgrade() -> None:
         )
         batch_op.drop_column("age_band")
 
+    op.drop_table("participation_counts")
     op.drop_table("schools")
     op.drop_table("erased_persons")
     op.drop_table("activities")
