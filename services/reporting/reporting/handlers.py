@@ -9,6 +9,9 @@ reporting/domain; suppression happens there too.
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -20,7 +23,15 @@ from werkzeug.wrappers import Request
 
 from lob_common.contracts import Event
 from lob_common.db import DatabaseHandle, UnitOfWork, idempotent
-from lob_common.http import bearer_token, forbidden, invalid, not_found, same_secret, unauthorized
+from lob_common.http import (
+    Problem,
+    bearer_token,
+    forbidden,
+    invalid,
+    not_found,
+    same_secret,
+    unauthorized,
+)
 from lob_common.timeutil import local_date
 from reporting.adapters import repository
 from reporting.adapters.tables import Participation
@@ -44,6 +55,8 @@ from reporting.domain.programme import (
 )
 from reporting.domain.suppression import DEFAULT_THRESHOLD
 from reporting.domain.table import PublishedTable, Table
+
+log = logging.getLogger(__name__)
 
 # --- events ----------------------------------------------------------------------------------
 
@@ -165,10 +178,66 @@ class Caller:
     school_id: str | None = None
 
 
-def authenticate(request: Request, operator_key: str | None) -> Caller:
-    if same_secret(bearer_token(request), operator_key):
+class KeyCache:
+    """Who a key is, as registration said, kept for a short while: a report does not wait on
+    registration each time, and a revoked key stops working within `ttl` seconds here.
+    Unknown keys are remembered for a shorter while (a new key works within `ttl_unknown`)."""
+
+    def __init__(self, ttl: float = 30.0, ttl_unknown: float = 5.0) -> None:
+        self.ttl, self.ttl_unknown = ttl, ttl_unknown
+        self._entries: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def get(self, key_hash: str) -> tuple[bool, dict[str, Any] | None]:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key_hash: str, identity: dict[str, Any] | None) -> None:
+        if len(self._entries) > 10_000:  # keys in use are a few hundred; drop what expired
+            now = time.monotonic()
+            self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+        ttl = self.ttl if identity is not None else self.ttl_unknown
+        self._entries[key_hash] = (time.monotonic() + ttl, identity)
+
+
+def registration_unavailable() -> Problem:
+    return Problem(
+        503,
+        "registration-unavailable",
+        "Even niet beschikbaar",
+        "De API-sleutel kan nu niet worden gecontroleerd. Probeer het over een halve minuut "
+        "opnieuw.",
+        headers={"Retry-After": "30"},
+    )
+
+
+def authenticate(
+    request: Request,
+    operator_key: str | None,
+    identify: Callable[[str], dict[str, Any] | None] | None = None,
+    cache: KeyCache | None = None,
+) -> Caller:
+    """The operator key (from config) or a key registration knows (identify_key RPC, asked by
+    the key's SHA-256 so the key itself never travels)."""
+    token = bearer_token(request)
+    if same_secret(token, operator_key):
         return Caller("operator")
-    raise unauthorized()
+    if not token or identify is None:
+        raise unauthorized()
+    key_hash = hashlib.sha256(token.encode()).hexdigest()
+    known, identity = cache.get(key_hash) if cache else (False, None)
+    if not known:
+        try:
+            identity = identify(key_hash)
+        except Exception as exc:  # noqa: BLE001 - a timeout or any failure to answer
+            log.warning("registration did not identify a key: %s", type(exc).__name__)
+            raise registration_unavailable() from None
+        if cache:
+            cache.put(key_hash, identity)
+    if identity is None:
+        raise unauthorized()
+    return Caller(identity["role"], identity.get("school_id"))
 
 
 def require_operator(caller: Caller) -> None:
@@ -376,16 +445,20 @@ def participation(db: DatabaseHandle, activity_id: str | None = None) -> dict[st
 
 @dataclass
 class Snapshot:
-    """Registration's current state, anonymous: schools, activities, participation rows.
+    """Registration's current state, anonymous: schools, activities, participation rows
+    (registration.handlers.export_participation).
 
     A participation row has the fields of a fact (repository.FACT_FIELDS). Live registrations
     carry their registration and person id, so later events still apply; the anonymous records
-    registration keeps after an erasure carry none.
+    registration keeps after an erasure carry none. Until registration keeps those records
+    (`includes_anonymous` False) the rebuild keeps reporting's own anonymous facts, so an
+    erasure before a rebuild still changes no table.
     """
 
     schools: list[dict[str, Any]] = field(default_factory=list)
     activities: list[dict[str, Any]] = field(default_factory=list)
     facts: Iterable[dict[str, Any]] = ()
+    includes_anonymous: bool = True
 
 
 def rebuild(db: DatabaseHandle, read_snapshot: Callable[[], Snapshot]) -> dict[str, int]:
@@ -404,7 +477,9 @@ def rebuild(db: DatabaseHandle, read_snapshot: Callable[[], Snapshot]) -> dict[s
             repository.save_activity(uow.session, activity, at)
             if activity.get("cancelled"):
                 repository.cancel_activity(uow.session, activity["activity_id"], at)
-        facts = repository.replace_facts(uow.session, snapshot.facts)
+        facts = repository.replace_facts(
+            uow.session, snapshot.facts, keep_anonymous=not snapshot.includes_anonymous
+        )
         uow.commit()
     return {
         "schools": len(snapshot.schools),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request, Response
 
 from lob_common.contracts import Event
 from lob_common.http import json_response, load
 from lob_common.messaging import event_handler
-from lob_common.providers import Database, ServiceBase, http
+from lob_common.providers import Database, ServiceBase, call_with_timeout, http
 from reporting import handlers
 from reporting.adapters.export import render
 from reporting.adapters.tables import Base
@@ -20,9 +23,22 @@ from reporting.schemas import ParticipationOut, ReportQuery
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class KnownKeys(DependencyProvider):
+    """One cache of registration's answers per running service (handlers.KeyCache)."""
+
+    def setup(self) -> None:
+        seconds = float(self.container.config.get("KEY_CACHE_SECONDS", 30))
+        self.cache = handlers.KeyCache(ttl=seconds, ttl_unknown=min(seconds, 5.0))
+
+    def get_dependency(self, worker_ctx: Any) -> handlers.KeyCache:
+        return self.cache
+
+
 class ReportingService(ServiceBase):
     name = "reporting"
     db = Database(Base.metadata, MIGRATIONS, relay=False)
+    registration = RpcProxy("registration")
+    known_keys = KnownKeys()
 
     @event_handler("registration", "school_registered")
     def handle_school_registered(self, event: Event) -> bool:
@@ -53,7 +69,14 @@ class ReportingService(ServiceBase):
         return handlers.forget_person(self.db, event)
 
     def _caller(self, request: Request) -> handlers.Caller:
-        return handlers.authenticate(request, self.config.get("OPERATOR_KEY"))
+        timeout = float(self.config.get("RPC_TIMEOUT_SECONDS", 5))
+
+        def identify(key_hash: str) -> dict | None:
+            return call_with_timeout(self.registration.identify_key, key_hash, timeout=timeout)
+
+        return handlers.authenticate(
+            request, self.config.get("OPERATOR_KEY"), identify, self.known_keys
+        )
 
     @http("GET", "/reports/participation")
     def get_participation(self, request: Request) -> Response:

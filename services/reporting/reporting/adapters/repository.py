@@ -415,8 +415,15 @@ def lock_facts(session: Session) -> None:
         session.execute(delete(ErasedPerson).where(ErasedPerson.person_id == ""))
 
 
-def replace_facts(session: Session, facts: Iterable[dict[str, Any]]) -> int:
-    session.execute(delete(Participation))
+def replace_facts(
+    session: Session, facts: Iterable[dict[str, Any]], keep_anonymous: bool = False
+) -> int:
+    """The facts become `facts` (then recounted); `keep_anonymous` keeps the facts that have no
+    link any more (erased people) when `facts` cannot hold them."""
+    clear = delete(Participation)
+    if keep_anonymous:
+        clear = clear.where(Participation.registration_id.is_not(None))
+    session.execute(clear)
     n = 0
     batch: list[dict[str, Any]] = []
     for fact in facts:

@@ -12,10 +12,19 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
-PUPIL_KINDS = frozenset({"infoday", "orientation_day", "career_event"})
-PROFESSIONAL_KINDS = frozenset(
-    {"bus_tour", "network_meeting", "decanen_meeting", "trajectory", "campaign"}
-)
+# Who an activity announced without an audience (activity_published before 1.2) is for, by
+# kind: DOMAIN.md's table of activities, as registration applies it.
+DEFAULT_AUDIENCE = {
+    "infoday": ("pupils",),
+    "orientation_day": ("pupils", "young_adults"),
+    "career_event": ("pupils", "parents", "young_adults"),
+    "bus_tour": ("professionals",),
+    "network_meeting": ("professionals",),
+    "decanen_meeting": ("professionals",),
+    "campaign": ("professionals",),
+    "trajectory": ("professionals",),
+    "other": ("pupils", "professionals", "parents", "young_adults"),
+}
 
 KIND_LABELS = {
     "infoday": "Voorlichtingsdag MBO-beroepen",
@@ -54,13 +63,7 @@ class Activity:
 
     def is_for(self, audience: str) -> bool:
         """Who it is for: as published, or (events before 1.2) from its kind."""
-        if self.audience:
-            return audience in self.audience
-        if audience == "pupils":
-            return self.kind in PUPIL_KINDS
-        if audience == "professionals":
-            return self.kind in PROFESSIONAL_KINDS
-        return False
+        return audience in (self.audience or DEFAULT_AUDIENCE.get(self.kind, ()))
 
 
 @dataclass(frozen=True)
