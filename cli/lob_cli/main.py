@@ -258,9 +258,11 @@ def dead_letters_replay(service: str, limit: int | None) -> None:
 
 
 def _add_service_commands() -> None:
+    from lob_cli.report import report
     from lob_cli.schedule import schedule
 
     lob.add_command(schedule)
+    lob.add_command(report)
 
 
 _add_service_commands()

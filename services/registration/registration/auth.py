@@ -106,8 +106,14 @@ def caller_for(db: DatabaseHandle, token: str | None, operator_key: str | None) 
         return Caller(CallerRole.OPERATOR, key_name=OPERATOR_KEY_NAME)
     if not token:
         return None
+    return caller_for_hash(db, hash_key(token))
+
+
+def caller_for_hash(db: DatabaseHandle, key_hash: str) -> Caller | None:
+    """The caller a stored key stands for, found by the key's SHA-256: what another service
+    sends to ask who a key is, so the key itself never travels (identify_key RPC)."""
     with db() as uow:
-        key = Repository(uow.session).active_key(hash_key(token))
+        key = Repository(uow.session).active_key(key_hash)
         if key is None:
             return None
         return Caller(CallerRole(key.role), key.school_id, key_name=key.name)

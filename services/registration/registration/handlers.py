@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from lob_common import metrics
 from lob_common.contracts import ACTIVITY_SPEC_FIELDS
 from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import field_errors
+from lob_common.timeutil import local_date
 from registration import auth
 from registration.adapters.repository import (
     RegistrationFilter,
@@ -43,7 +44,7 @@ from registration.domain.errors import (
     UnknownActivity,
     UnknownRegistration,
 )
-from registration.domain.rules import RuleViolation
+from registration.domain.rules import RuleViolation, age_band, age_on
 from registration.domain.sign_up import (
     SignUp,
     decide_sign_up,
@@ -510,6 +511,73 @@ def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | No
                 "location": activity.location,
             },
         }
+
+
+# --- for other services -------------------------------------------------------------------------
+
+
+def identify_key(db: DatabaseHandle, key_hash: str) -> dict[str, Any] | None:
+    """Who a key is (by its SHA-256): {"role", "school_id"}, or None for an unknown or revoked
+    key. Reporting asks this to let a school's key read its own school's figures."""
+    caller = auth.caller_for_hash(db, key_hash)
+    if caller is None:
+        return None
+    return {"role": str(caller.role), "school_id": caller.school_id}
+
+
+def export_participation(db: DatabaseHandle) -> dict[str, Any]:
+    """Registration's current state as reporting keeps it, to rebuild reporting's facts
+    (`lob report rebuild`): the schools, the activities, and per registration the anonymous
+    facts (school, activity, date, role, phase, age band, municipality, status) with its ids,
+    so later events still apply. No name, contact or birth date leaves (the age band is worked
+    out here). Attendance is not recorded here yet (None). Erased people leave no registration
+    behind yet, so `includes_anonymous` is False: reporting keeps the anonymous facts it has.
+    """
+    with db() as uow:
+        repo = Repository(uow.session)
+        schools = [
+            {"school_id": s.id, "name": s.name, "kind": s.kind, "municipality": s.municipality}
+            for s in repo.schools()
+        ]
+        activities = [
+            {
+                "activity_id": a.id,
+                "kind": a.kind,
+                "title": a.title,
+                "starts_at": a.starts_at,
+                "audience": list(a.audience or ()),
+                "host_school_id": a.host_school_id,
+                "cancelled": a.cancelled_at is not None,
+            }
+            for a in repo.published_activities()
+        ]
+    return {
+        "schools": schools,
+        "activities": activities,
+        "facts": _participation_facts(db),
+        "includes_anonymous": False,
+    }
+
+
+def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
+    with db() as uow:
+        for row in Repository(uow.session).participation():
+            (rid, pid, activity_id, school_id, status, role, birth, phase, place, kind, start) = row
+            day = local_date(start)
+            yield {
+                "registration_id": rid,
+                "person_id": pid,
+                "activity_id": activity_id,
+                "activity_kind": kind,
+                "activity_date": day,
+                "school_id": school_id,
+                "role": role,
+                "age_band": age_band(age_on(birth, day)) if birth else None,
+                "phase": phase,
+                "municipality": place,
+                "status": status,
+                "attended": None,
+            }
 
 
 # --- plans (owned by scheduling; registration adds the names it alone holds) -------------------

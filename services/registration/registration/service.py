@@ -218,3 +218,8 @@ class RegistrationService(ServiceBase):
     @rpc
     def contact(self, registration_id: str) -> dict | None:
         return handlers.contact_for(self.db, registration_id)
+
+    @rpc
+    def identify_key(self, key_hash: str) -> dict | None:
+        """Who a key is, by its SHA-256 (the key itself never travels): reporting's question."""
+        return handlers.identify_key(self.db, key_hash)
