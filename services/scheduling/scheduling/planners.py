@@ -15,6 +15,7 @@ Two ways in:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
@@ -25,6 +26,7 @@ from scheduling.adapters.tables import ActivityCopy, SignUp
 from scheduling.domain import bus_tour, infoday, orientation
 
 Progress = Callable[[str, float], None]
+log = logging.getLogger(__name__)
 
 
 class NothingToPlan(LookupError):
@@ -145,11 +147,11 @@ def plan_infoday(inp: PlanInput, progress: Progress | None = None) -> Outcome:
             for reg, programme in inp.previous.programmes.items()
         }
     plan = infoday.assign_programmes(instance, previous=kept, progress=progress)
+    if plan.warning:
+        log.warning("info day %s: %s", inp.activity.id, plan.warning)
     by_id = {s["session_id"]: s for s in inp.spec.get("sessions", [])}
     times = {r["round"]: r for r in inp.spec.get("rounds", [])}
-    outcome = Outcome(
-        metrics={**plan.metrics.to_dict(), "upper_bound": plan.upper_bound, "moved": plan.moved}
-    )
+    outcome = Outcome(metrics=plan.summary())
     for registration_id, sessions in plan.assignments.items():
         outcome.programmes[registration_id] = {
             "sessions": [
