@@ -14,7 +14,7 @@ eventlet.monkey_patch()
 
 import pytest  # noqa: E402
 
-from lob_common import testing  # noqa: E402
+import lob_testing as testing  # noqa: E402
 
 
 @pytest.fixture

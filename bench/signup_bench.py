@@ -23,14 +23,14 @@ from pathlib import Path
 
 import requests
 
-from lob_cli.local import LocalSystem
 from lob_cli.services import SERVICES
-from lob_common.testing import (
+from lob_testing import (
     OPERATOR_KEY,
     isolated_postgres_database,
     isolated_vhost,
     poll,
 )
+from lob_testing.local import LocalSystem
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 SCHOOLS = ["farel-college", "het-element", "muurhuizen", "vmbo-trivium", "t-atrium"]

@@ -15,7 +15,7 @@ import requests
 from lob_cli import runner
 from lob_cli.runner import STOP_GRACE_SECONDS, Supervisor
 from lob_cli.services import SERVICES
-from lob_common.testing import free_port, isolated_vhost, poll, port_open
+from lob_testing import free_port, isolated_vhost, poll, port_open
 
 pytestmark = pytest.mark.e2e
 LOB = str(Path(sys.executable).parent / "lob")

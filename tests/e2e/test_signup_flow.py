@@ -22,14 +22,14 @@ import yaml
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
-from lob_cli.local import LocalSystem
-from lob_common.testing import (
+from lob_testing import (
     OPERATOR_KEY,
     base_url,
     isolated_vhost,
     poll,
     service_test_config,
 )
+from lob_testing.local import LocalSystem
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

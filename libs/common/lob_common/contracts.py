@@ -28,6 +28,12 @@ ACTIVITY_KINDS = (
 )
 ROLES = ("pupil", "parent", "professional", "young_adult", "mbo_student")
 PHASES = ("vo", "pro_vso", "mbo", "hbo", "working", "neither")
+# Who an activity is for (an activity may be for several, e.g. a career event: pupils, parents).
+AUDIENCES = ("pupils", "professionals", "parents", "young_adults")
+# What kind of school or institution (Tabel 3a rows: vo schools; 3b also mbo and "other").
+SCHOOL_KINDS = ("vmbo", "havo_vwo", "pro", "vso", "vavo", "mbo", "hbo", "other")
+# Age bands of the 12-27 programme; the only age that travels (never a birth date or exact age).
+AGE_BANDS = ("12-15", "16-17", "18-22", "23-27", "other")
 
 
 class MalformedEvent(ValueError):
@@ -122,6 +128,29 @@ class ActivityPublished(_Payload):
     max_overbooking = fields.Float(
         load_default=None, allow_none=True, validate=validate.Range(min=0, max=1)
     )
+    # 1.2: who it is for, when sign-up opens, the school or college that hosts it (host keys).
+    audience = fields.List(fields.String(validate=validate.OneOf(AUDIENCES)), load_default=list)
+    sign_up_opens_at = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=UTC
+    )
+    host_school_id = _id(load_default=None, allow_none=True)
+
+
+class ActivityCancelled(_Payload):
+    """The region called an activity off; every sign-up of it is void."""
+
+    activity_id = _id(required=True)
+    cancelled_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    reason = fields.String(load_default="")
+
+
+class SchoolRegistered(_Payload):
+    """A school or institution of the region, new or changed (consumers upsert by school_id)."""
+
+    school_id = _id(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(SCHOOL_KINDS))
+    municipality = fields.String(load_default=None, allow_none=True)
 
 
 # The activity's structure that scheduling plans from (besides its times), in activity_published.
@@ -156,7 +185,9 @@ class SignedUp(_Payload):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     school_id = _id(load_default=None, allow_none=True)
     school_year = fields.Integer(load_default=None, allow_none=True, strict=True)
-    age = fields.Integer(load_default=None, allow_none=True, strict=True)
+    # 1.1: the age band at the activity's date replaces the exact age (which no longer travels;
+    # a 1.0 message's `age` is ignored).
+    age_band = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(AGE_BANDS))
     phase = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PHASES))
     municipality = fields.String(load_default=None, allow_none=True)
     consent_required = fields.Boolean(load_default=False)
@@ -292,8 +323,10 @@ class Contract:
 CONTRACTS: dict[str, Contract] = {
     c.event_type: c
     for c in (
-        Contract("registration", "activity_published", ActivityPublished, "1.1"),
-        Contract("registration", "signed_up", SignedUp),
+        Contract("registration", "activity_published", ActivityPublished, "1.2"),
+        Contract("registration", "activity_cancelled", ActivityCancelled),
+        Contract("registration", "school_registered", SchoolRegistered),
+        Contract("registration", "signed_up", SignedUp, "1.1"),
         Contract("registration", "sign_up_cancelled", SignUpCancelled),
         Contract("registration", "consent_given", ConsentGiven),
         Contract("registration", "attendance_recorded", AttendanceRecorded),

@@ -8,13 +8,14 @@ SQLite writer stalls the whole process, and a long transaction holds locks for o
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -257,3 +258,29 @@ class DatabaseHandle:
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+
+
+P = ParamSpec("P")
+
+
+def idempotent(
+    effect: Callable[Concatenate[UnitOfWork, Event, P], None],
+) -> Callable[Concatenate[DatabaseHandle, Event, P], bool]:
+    """An event handler that applies `effect(uow, event, ...)` at most once per event.
+
+    The one idempotent-consumer pattern: claim the event id for the receiving handler, apply the
+    effect and commit, all in one transaction. The handler is called with the DatabaseHandle
+    instead of a unit of work and returns False when the event was applied before (a
+    redelivery), True otherwise.
+    """
+
+    @functools.wraps(effect)
+    def handle(db: DatabaseHandle, event: Event, *args: P.args, **kwargs: P.kwargs) -> bool:
+        with db() as uow:
+            if not uow.claim(event):
+                return False
+            effect(uow, event, *args, **kwargs)
+            uow.commit()
+            return True
+
+    return handle

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 
 from lob_common import metrics
 from lob_common.contracts import Event
-from lob_common.db import DatabaseHandle, utcnow
+from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, utcnow
 from notifications.adapters.smtp import PermanentFailure
 from notifications.adapters.tables import Message
 from notifications.domain.texts import Email, render
@@ -35,27 +35,26 @@ def queue_message(
     db: DatabaseHandle, event: Event, template: str, data: dict[str, Any] | None = None
 ) -> str | None:
     """Create the message an event calls for; None if this event was handled before."""
-    p = event.payload
-    with db() as uow:
-        if not uow.claim(event):
-            return None
-        now = utcnow()
-        message = Message(
-            id=str(uuid.uuid4()),
-            source_event_id=event.event_id,
-            template=template,
-            registration_id=p["registration_id"],
-            person_id=p["person_id"],
-            data=data or {},
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        uow.session.add(message)
-        uow.commit()
-        return message.id
+    now = utcnow()
+    message = Message(
+        id=str(uuid.uuid4()),
+        source_event_id=event.event_id,
+        template=template,
+        registration_id=event.payload["registration_id"],
+        person_id=event.payload["person_id"],
+        data=data or {},
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    return message.id if _store_message(db, event, message) else None
+
+
+@idempotent
+def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
+    uow.session.add(message)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -196,11 +195,7 @@ def _fail(db: DatabaseHandle, message_id: str, template: str, reason: str) -> No
         metrics.NOTIFICATIONS.labels(template, "failed").inc()
 
 
-def forget_person(db: DatabaseHandle, event: Event) -> bool:
+@idempotent
+def forget_person(uow: UnitOfWork, event: Event) -> None:
     """Erasure: drop every message about the person (sent ones included)."""
-    with db() as uow:
-        if not uow.claim(event):
-            return False
-        uow.session.query(Message).filter_by(person_id=event.payload["person_id"]).delete()
-        uow.commit()
-        return True
+    uow.session.query(Message).filter_by(person_id=event.payload["person_id"]).delete()

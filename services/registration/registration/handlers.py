@@ -32,7 +32,13 @@ from lob_common.http import (
 )
 from lob_common.timeutil import local, local_date
 from registration.adapters.tables import Activity, Person, Registration, School
-from registration.domain.rules import age_on, check_preferences, consent_required, phase_of
+from registration.domain.rules import (
+    age_band,
+    age_on,
+    check_preferences,
+    consent_required,
+    phase_of,
+)
 from registration.schemas import SignUpIn
 
 
@@ -438,7 +444,7 @@ def _signed_up_event(
         "role": person.role,
         "school_id": school.id if school else None,
         "school_year": person.school_year,
-        "age": age,
+        "age_band": age_band(age),
         "phase": person.phase,
         "municipality": person.municipality,
         "consent_required": registration.consent == "pending",

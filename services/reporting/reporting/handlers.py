@@ -7,74 +7,64 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 
 from lob_common.contracts import Event
-from lob_common.db import DatabaseHandle
+from lob_common.db import DatabaseHandle, UnitOfWork, idempotent
 from lob_common.timeutil import local_date
 from reporting.adapters.tables import Participation
 
 
-def record_sign_up(db: DatabaseHandle, event: Event) -> bool:
+@idempotent
+def record_sign_up(uow: UnitOfWork, event: Event) -> None:
     p = event.payload
-    with db() as uow:
-        if not uow.claim(event):
-            return False
-        exists = uow.session.scalar(
-            select(Participation.id).filter_by(registration_id=p["registration_id"])
+    exists = uow.session.scalar(
+        select(Participation.id).filter_by(registration_id=p["registration_id"])
+    )
+    if exists is not None:
+        return
+    uow.session.add(
+        Participation(
+            registration_id=p["registration_id"],
+            person_id=p["person_id"],
+            activity_id=p["activity_id"],
+            activity_kind=p["activity_kind"],
+            activity_date=local_date(p["activity_starts_at"]),
+            school_id=p["school_id"],
+            role=p["role"],
+            age=None,  # the exact age no longer travels (signed_up 1.1 carries age_band)
+            phase=p["phase"],
+            municipality=p["municipality"],
+            status="signed_up",
+            attended=None,
+            signed_up_at=p["signed_up_at"],
         )
-        if exists is None:
-            uow.session.add(
-                Participation(
-                    registration_id=p["registration_id"],
-                    person_id=p["person_id"],
-                    activity_id=p["activity_id"],
-                    activity_kind=p["activity_kind"],
-                    activity_date=local_date(p["activity_starts_at"]),
-                    school_id=p["school_id"],
-                    role=p["role"],
-                    age=p["age"],
-                    phase=p["phase"],
-                    municipality=p["municipality"],
-                    status="signed_up",
-                    attended=None,
-                    signed_up_at=p["signed_up_at"],
-                )
-            )
-        uow.commit()
-        return True
+    )
 
 
-def record_cancellation(db: DatabaseHandle, event: Event) -> bool:
-    return _update_fact(db, event, status="cancelled")
+@idempotent
+def record_cancellation(uow: UnitOfWork, event: Event) -> None:
+    _update_fact(uow, event, status="cancelled")
 
 
-def record_attendance(db: DatabaseHandle, event: Event) -> bool:
-    return _update_fact(db, event, attended=event.payload["attended"])
+@idempotent
+def record_attendance(uow: UnitOfWork, event: Event) -> None:
+    _update_fact(uow, event, attended=event.payload["attended"])
 
 
-def _update_fact(db: DatabaseHandle, event: Event, **values: Any) -> bool:
-    with db() as uow:
-        if not uow.claim(event):
-            return False
-        uow.session.execute(
-            update(Participation)
-            .where(Participation.registration_id == event.payload["registration_id"])
-            .values(**values)
-        )
-        uow.commit()
-        return True
+def _update_fact(uow: UnitOfWork, event: Event, **values: Any) -> None:
+    uow.session.execute(
+        update(Participation)
+        .where(Participation.registration_id == event.payload["registration_id"])
+        .values(**values)
+    )
 
 
-def forget_person(db: DatabaseHandle, event: Event) -> bool:
+@idempotent
+def forget_person(uow: UnitOfWork, event: Event) -> None:
     """Erasure: cut the link to the person; the anonymous count remains."""
-    with db() as uow:
-        if not uow.claim(event):
-            return False
-        uow.session.execute(
-            update(Participation)
-            .where(Participation.person_id == event.payload["person_id"])
-            .values(person_id=None, registration_id=None)
-        )
-        uow.commit()
-        return True
+    uow.session.execute(
+        update(Participation)
+        .where(Participation.person_id == event.payload["person_id"])
+        .values(person_id=None, registration_id=None)
+    )
 
 
 def participation(db: DatabaseHandle, activity_id: str | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from lob_common.contracts import new_event
 from lob_common.logging import CorrelationFilter
 from lob_common.messaging import event_handler
 from lob_common.providers import ServiceBase, http
-from lob_common.testing import base_url, free_port, poll, publish_event, sample
+from lob_testing import base_url, free_port, poll, publish_event, sample
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger("lob.test.correlation")

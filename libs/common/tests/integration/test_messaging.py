@@ -13,7 +13,7 @@ from lob_common.messaging import (
     list_dead_letters,
     replay_dead_letters,
 )
-from lob_common.testing import poll, sample
+from lob_testing import poll, sample
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from sqlalchemy import MetaData, select
 from lob_common.contracts import SUBSCRIPTIONS, MalformedEvent, new_event, queue_name
 from lob_common.db import DatabaseHandle, make_engine, messaging_tables
 from lob_common.outbox import OutboxRelay
-from lob_common.testing import free_port, sample
+from lob_testing import free_port, sample
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import MetaData, func, select
 
 from lob_common.contracts import MalformedEvent, new_event
-from lob_common.db import DatabaseHandle, make_engine, messaging_tables
+from lob_common.db import DatabaseHandle, idempotent, make_engine, messaging_tables
 from lob_common.messaging import ATTEMPT_HEADER, ERROR_HEADER, EventHandler
-from lob_common.testing import sample
+from lob_testing import sample
 
 
 @pytest.fixture
@@ -54,6 +54,39 @@ def test_a_claim_without_commit_is_forgotten_so_the_retry_does_the_work(db):
         uow.claim(event)  # the handler fails before commit
     with db() as uow:
         assert uow.claim(event) is True
+
+
+def test_an_idempotent_handler_applies_its_effect_once_and_commits_it_with_the_claim(db):
+    applied = []
+
+    @idempotent
+    def record(uow, event, note):
+        applied.append((event.event_id, note))
+        uow.emit("person_erased", {"person_id": "p1", "erased_at": "2026-12-01T10:00:00+00:00"})
+
+    event = _delivered()
+    assert record(db, event, "first") is True
+    assert record(db, event, "again") is False  # a redelivery changes nothing
+    assert applied == [(event.event_id, "first")]
+    assert _rows(db, "outbox") == 1
+
+
+def test_an_idempotent_handler_that_fails_leaves_no_claim_so_the_retry_applies_it(db):
+    calls = []
+
+    @idempotent
+    def record(uow, event):
+        calls.append(event.event_id)
+        uow.emit("person_erased", {"person_id": "p1", "erased_at": "2026-12-01T10:00:00+00:00"})
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+
+    event = _delivered()
+    with pytest.raises(RuntimeError):
+        record(db, event)
+    assert _rows(db, "outbox") == 0
+    assert record(db, event) is True
+    assert _rows(db, "outbox") == 1
 
 
 def test_claim_needs_the_receiving_handler(db):

@@ -13,7 +13,7 @@ from lob_common.contracts import (
     parse_event,
     payload_json,
 )
-from lob_common.testing import SAMPLES
+from lob_testing import SAMPLES
 
 
 def test_every_contract_has_a_sample():

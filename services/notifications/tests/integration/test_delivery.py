@@ -8,7 +8,7 @@ from nameko.testing.services import entrypoint_hook
 from sqlalchemy import select, update
 
 from lob_common.db import DatabaseHandle, make_engine
-from lob_common.testing import (
+from lob_testing import (
     OPERATOR_KEY,
     base_url,
     free_port,

@@ -33,6 +33,21 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+# The bands of the 12-27 programme (lob_common.contracts.AGE_BANDS), by their first age.
+AGE_BAND_STARTS = ((12, "12-15"), (16, "16-17"), (18, "18-22"), (23, "23-27"), (28, "other"))
+
+
+def age_band(age: int | None) -> str | None:
+    """The band that travels in events instead of the exact age; None when the age is unknown."""
+    if age is None:
+        return None
+    band = "other"
+    for first, name in AGE_BAND_STARTS:
+        if age >= first:
+            band = name
+    return band
+
+
 def consent_required(role: str, birth: date | None, activity_day: date) -> bool:
     return role == "pupil" and birth is not None and age_on(birth, activity_day) < CONSENT_AGE
 

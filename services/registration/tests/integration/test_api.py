@@ -10,7 +10,7 @@ from nameko.testing.services import entrypoint_hook
 from sqlalchemy import func, select
 
 from lob_common.db import DatabaseHandle, make_engine
-from lob_common.testing import OPERATOR_KEY, TcpProxy, base_url, poll, service_test_config
+from lob_testing import OPERATOR_KEY, TcpProxy, base_url, poll, service_test_config
 from registration.adapters.tables import Base, Person, Registration
 from registration.demo import seed
 from registration.handlers import issue_school_key

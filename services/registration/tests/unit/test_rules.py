@@ -4,7 +4,13 @@ from datetime import date
 
 import pytest
 
-from registration.domain.rules import age_on, check_preferences, consent_required, phase_of
+from registration.domain.rules import (
+    age_band,
+    age_on,
+    check_preferences,
+    consent_required,
+    phase_of,
+)
 
 SESSIONS = {"S1", "S2", "S3", "S4"}
 
@@ -69,3 +75,23 @@ def test_other_activities_take_no_choices():
     assert _fields(check_preferences("career_event", ["S1"], None, [], SESSIONS, set())) == [
         "choices"
     ]
+
+
+@pytest.mark.parametrize(
+    ("age", "band"),
+    [
+        (None, None),
+        (11, "other"),
+        (12, "12-15"),
+        (15, "12-15"),
+        (16, "16-17"),
+        (17, "16-17"),
+        (18, "18-22"),
+        (22, "18-22"),
+        (23, "23-27"),
+        (27, "23-27"),
+        (28, "other"),
+    ],
+)
+def test_the_age_band_that_travels_instead_of_the_age(age, band):
+    assert age_band(age) == band

@@ -7,7 +7,7 @@ import requests
 from sqlalchemy import select
 
 from lob_common.db import DatabaseHandle, make_engine
-from lob_common.testing import (
+from lob_testing import (
     OPERATOR_KEY,
     TcpProxy,
     base_url,

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from lob_common.db import DatabaseHandle, make_engine
-from lob_common.testing import poll, publish_event, sample, service_test_config
+from lob_testing import poll, publish_event, sample, service_test_config
 from scheduling.adapters.tables import ActivityCopy, Base, SignUp
 from scheduling.service import SchedulingService
 

@@ -1,5 +1,5 @@
 """`lob`: the operator's tool. Run the system, migrate, seed the demo season, look after dead
-letters, issue school keys; scheduling adds `lob schedule ...`."""
+letters, issue school keys, make plans (`lob schedule ...`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
-from lob_cli.services import SERVICES, migrate_service
+from lob_cli.services import SERVICES, migrate_service, open_database
 from lob_common.config import service_config
-from lob_common.db import DatabaseHandle, make_engine
 
 SERVICE_NAMES = click.Choice(sorted(SERVICES))
 
@@ -94,17 +93,10 @@ def migrate(services: tuple[str, ...]) -> None:
         click.echo(f"{name}: schema up to date")
 
 
-def _registration_db() -> DatabaseHandle:
-    from registration.adapters.tables import Base
-
-    engine = make_engine(service_config("registration")["DATABASE_URL"])
-    return DatabaseHandle(engine, Base.metadata)
-
-
 def _seed_demo(refresh: bool) -> dict[str, int]:
     from registration.demo import seed
 
-    return seed(_registration_db(), date.today(), refresh=refresh)
+    return seed(open_database("registration"), date.today(), refresh=refresh)
 
 
 @lob.command("seed-demo")
@@ -123,7 +115,7 @@ def school_key(school_id: str) -> None:
     from registration.handlers import issue_school_key
 
     try:
-        key = issue_school_key(_registration_db(), school_id)
+        key = issue_school_key(open_database("registration"), school_id)
     except LookupError:
         raise click.ClickException(
             f"no school with id {school_id!r}; see `lob seed-demo`"
@@ -140,7 +132,7 @@ def erase(person_id: str, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Erase person {person_id} and all their registrations for good?", abort=True)
-    if not erase_person(_registration_db(), person_id):
+    if not erase_person(open_database("registration"), person_id):
         raise click.ClickException(f"no person with id {person_id} (already erased?)")
     click.echo(f"erased {person_id}; scheduling, notifications and reporting follow the event")
 
@@ -204,7 +196,7 @@ def dead_letters_replay(service: str, limit: int | None) -> None:
 
 
 def _add_service_commands() -> None:
-    from scheduling.cli import schedule
+    from lob_cli.schedule import schedule
 
     lob.add_command(schedule)
 

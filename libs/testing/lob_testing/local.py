@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from lob_cli.services import SERVICES
-from lob_common.testing import OPERATOR_KEY, free_port, poll, port_open, read_mail
+from lob_testing import OPERATOR_KEY, free_port, poll, port_open, read_mail
 
 BIN = Path(sys.executable).parent
 

@@ -1,13 +1,21 @@
-"""The four services: where their class and config live, and how to reach them locally."""
+"""The four services: where their class, tables and config live, and how to reach them locally.
+
+The one bootstrap for using a service's database outside nameko (the `lob` commands): migrate
+it, then open it as a DatabaseHandle. Events emitted there wait in the service's outbox until
+its running relay publishes them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import MetaData
+
 from lob_common.config import service_config, service_config_path
-from lob_common.db import make_engine, migrate
+from lob_common.db import DatabaseHandle, make_engine, migrate
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,11 @@ class ServiceInfo:
     @property
     def config_path(self) -> Path:
         return service_config_path(self.name)
+
+    @property
+    def metadata(self) -> MetaData:
+        """The service's schema: every service keeps its tables in <name>.adapters.tables."""
+        return importlib.import_module(f"{self.name}.adapters.tables").Base.metadata
 
     @property
     def migrations(self) -> Path:
@@ -48,3 +61,11 @@ def migrate_service(name: str) -> None:
         migrate(engine, info.migrations, lock_name=name)
     finally:
         engine.dispose()
+
+
+def open_database(name: str) -> DatabaseHandle:
+    """SERVICE's database, migrated to the newest schema, for a command outside nameko."""
+    info = SERVICES[name]
+    engine = make_engine(service_config(name)["DATABASE_URL"])
+    migrate(engine, info.migrations, lock_name=name)
+    return DatabaseHandle(engine, info.metadata)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -121,9 +120,8 @@ def infoday(
 @click.argument("activity_id")
 def run(activity_id: str) -> None:
     """Plan ACTIVITY now from the sign-ups scheduling holds, store it and announce it."""
+    from lob_cli.services import open_database
     from lob_common.config import service_config
-    from lob_common.db import DatabaseHandle, make_engine, migrate
-    from scheduling.adapters.tables import Base
     from scheduling.planning import (
         CannotPlan,
         NothingToPlan,
@@ -131,15 +129,12 @@ def run(activity_id: str) -> None:
         Settings,
         run_schedule,
     )
-    from scheduling.service import MIGRATIONS
 
     config = service_config("scheduling")
-    engine = make_engine(config["DATABASE_URL"])
-    migrate(engine, MIGRATIONS, lock_name="scheduling")
     started = time.perf_counter()
     try:
         summary = run_schedule(
-            DatabaseHandle(engine, Base.metadata),
+            open_database("scheduling"),
             activity_id,
             progress=_progress(started),
             settings=Settings.from_config(config),
@@ -152,7 +147,3 @@ def run(activity_id: str) -> None:
         f"{summary['assigned']} programmes",
         err=True,
     )
-
-
-def main() -> None:  # pragma: no cover - for `python -m scheduling.cli`
-    schedule(sys.argv[1:])

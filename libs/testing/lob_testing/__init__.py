@@ -44,6 +44,17 @@ SAMPLES = {
         "buses": [{"bus_id": "bus-1", "seats": 24}],
         "stops": [{"stop_id": "ede", "name": "Aeres MBO Ede", "visit_minutes": 60}],
     },
+    "activity_cancelled": {
+        "activity_id": "a1",
+        "cancelled_at": AT,
+        "reason": "te weinig aanmeldingen",
+    },
+    "school_registered": {
+        "school_id": "farel-college",
+        "name": "Farel College",
+        "kind": "vmbo",
+        "municipality": "Amersfoort",
+    },
     "signed_up": {
         "registration_id": "r1",
         "activity_id": "a1",
@@ -53,7 +64,7 @@ SAMPLES = {
         "role": "pupil",
         "school_id": "farel-college",
         "school_year": 3,
-        "age": 14,
+        "age_band": "12-15",
         "phase": "vo",
         "municipality": "Amersfoort",
         "consent_required": True,
