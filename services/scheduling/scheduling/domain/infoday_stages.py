@@ -252,7 +252,10 @@ def relaxed_bound(
         net.arcs(gate[extra], wish_node[extra], grantable[extra] - 3, 0)
     p_ch, c_ch = np.nonzero(good)
     s_ch = choice[p_ch, c_ch]
-    choice_arcs = net.arcs(wish_node[p_ch], session[s_ch], 1, -kept[p_ch, s_ch])
+    # A backup that is also a choice earns 4 more in the score when k < 3: counted always,
+    # which keeps the bound a bound.
+    doubled = (backup[p_ch] == s_ch) * BACKUP * wishes
+    choice_arcs = net.arcs(wish_node[p_ch], session[s_ch], 1, -kept[p_ch, s_ch] - doubled)
     is_choice = np.zeros((n, n_s), dtype=bool)
     is_choice[p_ch, s_ch] = True
     p_b = np.nonzero((backup >= 0) & usable[np.maximum(backup, 0)])[0]
@@ -274,10 +277,6 @@ def relaxed_bound(
     net.arcs(session[s_r], round_node[r_r], enc.capacity[s_r], 0)
     seat_arcs = net.arcs(round_node, 1, n, -SEAT)
     flows, value = net.solve(rounds * n)
-    # Backups that are also choices earn 4 in the score when k < 3; the flow has no arc for
-    # them, so add their most to keep the bound a bound.
-    doubled = is_choice[np.arange(n), np.maximum(backup, 0)] & (backup >= 0)
-    value += BACKUP * wishes * int(doubled.sum())
 
     sets = np.full((n, rounds), EMPTY, dtype=np.int64)
     size = np.zeros(n, dtype=np.int64)
