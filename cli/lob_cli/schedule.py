@@ -122,25 +122,20 @@ def run(activity_id: str) -> None:
     """Plan ACTIVITY now from the sign-ups scheduling holds, store it and announce it."""
     from lob_cli.services import open_database
     from lob_common.config import service_config
-    from scheduling.planning import (
-        CannotPlan,
-        NothingToPlan,
-        PlanSuperseded,
-        Settings,
-        run_schedule,
-    )
+    from scheduling.domain.plan import CannotPlan, NothingToPlan, PlanSuperseded, Settings
+    from scheduling.handlers import run_schedule
 
-    config = service_config("scheduling")
+    settings = Settings.from_config(service_config("scheduling"))
     started = time.perf_counter()
     try:
         summary = run_schedule(
-            open_database("scheduling"),
-            activity_id,
-            progress=_progress(started),
-            settings=Settings.from_config(config),
+            open_database("scheduling"), activity_id, settings, progress=_progress(started)
         )
     except (NothingToPlan, CannotPlan, PlanSuperseded) as exc:
         raise click.ClickException(str(exc)) from None
+    warning = summary["metrics"].get("warning")
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(json.dumps(summary))
     click.echo(
         f"plan version {summary['version']} stored; the scheduling service publishes its "

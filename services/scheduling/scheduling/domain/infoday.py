@@ -512,18 +512,27 @@ def _plan(
     }
     metrics = score_plan(instance, assignments)
     moved = sum(1 for p, row in kept.items() if assignments[p] != row)
-    gap, share = search.wish_gap()
+    gap, _ = search.wish_gap()
     warning = None
-    if gap > 0 and search.timed_out:
-        warning = (
-            f"time limit of {limit:g} s reached: the plan is {gap} points ({share:.3%} of the "
-            "wish bound) under the upper bound; a longer time limit may close the gap"
-        )
-    elif gap > 0 and not search.within_tolerance():
-        warning = (
-            f"no stage improved the plan further: it is {gap} points ({share:.3%} of the wish "
-            "bound) under the upper bound, which may not be reachable"
-        )
+    if gap > 0 and (search.timed_out or not search.within_tolerance()):
+        short = search.seats_bound - metrics.seated
+        wish_bound = search.bound - SEAT * search.seats_bound
+        share = metrics.wish_utility / wish_bound if wish_bound > 0 else 1.0
+        where = (
+            f"{short} pupil-round(s) fewer seated than the seats bound, and the wish utility "
+            if short
+            else "the wish utility "
+        ) + f"at {share:.3%} of its bound"
+        if search.timed_out:
+            warning = (
+                f"time limit of {limit:g} s reached: the plan is {gap} points under the upper "
+                f"bound ({where}); a longer time limit may close the gap"
+            )
+        else:
+            warning = (
+                f"no stage improved the plan further: it is {gap} points under the upper "
+                f"bound ({where}), which may not be reachable"
+            )
     search.say("done", 1.0)
     return InfoDayPlan(
         assignments,
@@ -534,32 +543,3 @@ def _plan(
         stages=tuple(search.log),
         warning=warning,
     )
-
-
-# --- room lists --------------------------------------------------------------------------------
-
-
-def room_lists(instance: InfoDayInstance, plan: InfoDayPlan) -> list[dict[str, Any]]:
-    """Per session and round: who is in the room (sorted by school, then id)."""
-    schools = {p.id: p.school for p in instance.pupils}
-    rooms: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for pupil_id, row in plan.assignments.items():
-        for r, s in enumerate(row, start=1):
-            if s is not None:
-                rooms[(s, r)].append(pupil_id)
-    lists = []
-    for session in instance.sessions:
-        for r in session.rounds:
-            members = sorted(rooms.get((session.id, r), []), key=lambda p: (schools[p], p))
-            lists.append(
-                {
-                    "session_id": session.id,
-                    "title": session.title,
-                    "provider": session.provider,
-                    "round": r,
-                    "capacity": session.capacity,
-                    "count": len(members),
-                    "pupils": members,
-                }
-            )
-    return lists

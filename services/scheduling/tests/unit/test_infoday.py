@@ -16,7 +16,6 @@ from scheduling.domain.infoday import (
     PupilRequest,
     Session,
     assign_programmes,
-    room_lists,
     score_plan,
 )
 
@@ -261,17 +260,6 @@ def test_one_addition_moves_at_most_a_handful_and_the_newcomer_is_seated():
 def test_the_same_instance_gives_the_same_plan():
     inst = load("public-60-t110")
     assert assign_programmes(inst).assignments == assign_programmes(inst).assignments
-
-
-def test_room_lists_hold_every_seated_pupil_once_sorted_by_school():
-    inst = load("public-60-t110")
-    plan = assign_programmes(inst)
-    lists = room_lists(inst, plan)
-    assert sum(room["count"] for room in lists) == plan.metrics.seated
-    schools = {p.id: p.school for p in inst.pupils}
-    for room in lists:
-        assert room["count"] <= room["capacity"]
-        assert [schools[p] for p in room["pupils"]] == sorted(schools[p] for p in room["pupils"])
 
 
 @pytest.mark.parametrize(
