@@ -333,15 +333,20 @@ def assign_programmes(
         held = _sanitised(enc)
         search.offer("the previous plan", held)
         search.offer("the previous plan, improved", search.improve(held))
-    relaxed = stages.relaxed_bound(enc)
-    bound = relaxed if enc.keep is None else stages.relaxed_bound(enc, keep=False)
+    bound = stages.relaxed_bound(enc, keep=False)
     search.set_bound(bound.value, _seats_bound(enc, bound))
     search.say("upper bound", 0.2)
-    for first in range(enc.rounds):
+    # Re-planning keeps programmes: a plan made afresh can only win where the one kept leaves
+    # seats empty, and one placement is enough to find those.
+    orders = 1 if kept else enc.rounds
+    if kept and search.seats_full():
+        orders = 0
+    for first in range(orders):
         if search.finished():
             break
         order = [first, *(r for r in range(enc.rounds) if r != first)]
-        placed = stages.place_sets(enc, relaxed.sets, order)
+        targets = bound.sets if not kept else stages.relaxed_bound(enc).sets  # kept ones first
+        placed = stages.place_sets(enc, targets, order)
         search.offer(f"target sets placed, round {first + 1} first", placed)
         if not search.finished():
             search.offer("improved round by round", search.improve(placed))
@@ -469,13 +474,13 @@ class _Search:
         wish_bound = self.bound - SEAT * self.seats_bound
         return gap, gap / wish_bound if wish_bound > 0 else 0.0
 
+    def seats_full(self) -> bool:
+        return int((self.best >= 0).sum()) >= self.seats_bound
+
     def within_tolerance(self) -> bool:
         """Every seat there can be is taken, and the wishes are within the tolerance."""
         gap, share = self.wish_gap()
-        if gap <= 0:
-            return True
-        seated = int((self.best >= 0).sum())
-        return seated >= self.seats_bound and share <= self.tolerance
+        return gap <= 0 or (self.seats_full() and share <= self.tolerance)
 
     def finished(self) -> bool:
         return self.proven or self.within_tolerance() or self.out_of_time()
@@ -514,7 +519,10 @@ def _plan(
     moved = sum(1 for p, row in kept.items() if assignments[p] != row)
     gap, _ = search.wish_gap()
     warning = None
-    if gap > 0 and (search.timed_out or not search.within_tolerance()):
+    # A re-plan that keeps programmes is below the bound by design (nobody moves for a better
+    # wish): only running out of time is worth a warning there.
+    stalled = not kept and not search.within_tolerance()
+    if gap > 0 and (search.timed_out or stalled):
         short = search.seats_bound - metrics.seated
         wish_bound = search.bound - SEAT * search.seats_bound
         share = metrics.wish_utility / wish_bound if wish_bound > 0 else 1.0
