@@ -16,6 +16,7 @@ from registration.schemas import (
     ProblemOut,
     RegistrationOut,
     RoomListsOut,
+    SchoolListOut,
     SignUpIn,
 )
 
@@ -67,6 +68,7 @@ def openapi_document() -> dict[str, Any]:
         ("ProblemOut", ProblemOut),
         ("PlanOut", PlanOut),
         ("RoomListsOut", RoomListsOut),
+        ("SchoolListOut", SchoolListOut),
     ):
         spec.components.schema(name, schema=schema)
     security = [{"apiKey": []}]
@@ -143,6 +145,19 @@ def openapi_document() -> dict[str, Any]:
                     **_problems(400, 401, 403, 415, 422),
                 },
             },
+        },
+    )
+    spec.path(
+        path="/schools",
+        operations={
+            "get": {
+                "summary": "The region's schools and institutions (to find your school_id)",
+                "security": security,
+                "responses": {
+                    "200": _json("SchoolListOut", "Schools by name"),
+                    **_problems(401),
+                },
+            }
         },
     )
     _path_parameters = {

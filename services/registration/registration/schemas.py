@@ -16,15 +16,16 @@ from marshmallow import (
 from lob_common.contracts import (
     ACTIVITY_KINDS,
     PHASES,
+    SCHOOL_KINDS,
     BusSpec,
     RoundSpec,
     SessionSpec,
     StopSpec,
     WorkshopSpec,
 )
-from lob_common.timeutil import AMSTERDAM
+from lob_common.timeutil import AMSTERDAM, local
+from registration.domain.model import SIGN_UP_ROLES, Consent, RegistrationStatus
 
-SIGN_UP_ROLES = ("pupil", "young_adult", "professional")
 _name = validate.Length(min=1, max=100)
 _slug = validate.Regexp(
     r"^[a-z0-9][a-z0-9-]{0,63}$",
@@ -41,7 +42,9 @@ class SignUpIn(_Strict):
     """A sign-up for one activity, by or for one person."""
 
     activity_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    role = fields.String(load_default="pupil", validate=validate.OneOf(SIGN_UP_ROLES))
+    role = fields.String(
+        load_default="pupil", validate=validate.OneOf([r.value for r in SIGN_UP_ROLES])
+    )
     first_name = fields.String(required=True, validate=_name)
     last_name = fields.String(required=True, validate=_name)
     email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -161,6 +164,16 @@ class ActivityIn(_Strict):
             raise ValidationError(errors)
 
 
+# --- responses: every answer is dumped through these, and the OpenAPI document is built from them
+
+
+class LocalDateTime(fields.DateTime):
+    """A moment (stored in UTC) shown in Europe/Amsterdam with its offset."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else local(value).isoformat()
+
+
 class RegistrationOut(Schema):
     """A registration as the API returns it (times in Europe/Amsterdam with offset)."""
 
@@ -168,23 +181,34 @@ class RegistrationOut(Schema):
     activity_id = fields.String(required=True)
     person_id = fields.String(required=True)
     school_id = fields.String(allow_none=True, required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("signed_up", "cancelled")))
-    consent = fields.String(
-        required=True, validate=validate.OneOf(("not_required", "pending", "given"))
+    status = fields.String(
+        required=True, validate=validate.OneOf([s.value for s in RegistrationStatus])
     )
+    consent = fields.String(required=True, validate=validate.OneOf([c.value for c in Consent]))
     preferences = fields.Dict(required=True)
-    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    created_at = LocalDateTime(required=True)
+
+
+class SchoolOut(Schema):
+    id = fields.String(required=True, metadata={"description": "Use as school_id."})
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(SCHOOL_KINDS))
+    municipality = fields.String(allow_none=True, required=True)
+
+
+class SchoolListOut(Schema):
+    schools = fields.List(fields.Nested(SchoolOut), required=True)
 
 
 class ActivityOut(Schema):
     id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
     title = fields.String(required=True)
-    starts_at = fields.String(required=True, metadata={"format": "date-time"})
-    ends_at = fields.String(required=True, metadata={"format": "date-time"})
+    starts_at = LocalDateTime(required=True)
+    ends_at = LocalDateTime(required=True)
     location = fields.String(required=True)
     capacity = fields.Integer(allow_none=True, required=True)
-    sign_up_closes_at = fields.String(allow_none=True, required=True)
+    sign_up_closes_at = LocalDateTime(allow_none=True, required=True)
     rounds = fields.List(fields.Dict(), required=True)
     sessions = fields.List(fields.Dict(), required=True)
     workshops = fields.List(fields.Dict(), required=True)

@@ -1,21 +1,68 @@
-"""The registration service: HTTP API for schools, participants and operators; RPC for others."""
+"""The registration service: HTTP API for schools, participants and operators; RPC for others.
+
+Entrypoints only: each authenticates, calls one use case (registration.handlers) and dumps the
+answer through the schema the OpenAPI document is built from. Domain refusals become
+problem+json through registration.problems.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from marshmallow import Schema
 from nameko.rpc import RpcProxy, rpc
 from werkzeug.wrappers import Request, Response
 
-from lob_common.http import json_response, load, not_found, read_json
-from lob_common.providers import Database, ServiceBase, call_with_timeout, http
+from lob_common.http import Problem, bearer_token, json_response, load, read_json
+from lob_common.providers import ApiHandler, Database, ServiceBase, call_with_timeout
 from registration import handlers
 from registration.adapters.tables import Base
+from registration.auth import Scope, authenticate, require
+from registration.domain.caller import Caller
+from registration.domain.errors import (
+    NoPlanYet,
+    RegistrationError,
+    SchedulingUnavailable,
+    UnknownPerson,
+)
 from registration.openapi import openapi_document
-from registration.schemas import ActivityIn
+from registration.problems import problem_for
+from registration.schemas import (
+    ActivityIn,
+    ActivityListOut,
+    ActivityOut,
+    PlanOut,
+    RegistrationOut,
+    RoomListsOut,
+    SchoolListOut,
+)
+from registration.views import room_lists_csv
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class RegistrationApi(ApiHandler):
+    """@http whose domain refusals answer as the problem each maps to."""
+
+    def __init__(self, method: str, url: str, **kwargs: Any) -> None:
+        kwargs.setdefault("expected_exceptions", (Problem, RegistrationError))
+        super().__init__(method, url, **kwargs)
+
+    def response_from_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RegistrationError):
+            return problem_for(exc).response()
+        return super().response_from_exception(exc)
+
+
+http = RegistrationApi.decorator
+
+
+def reply(
+    schema: Schema, data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response(schema.dump(data), status, headers)
 
 
 class RegistrationService(ServiceBase):
@@ -23,84 +70,88 @@ class RegistrationService(ServiceBase):
     db = Database(Base.metadata, MIGRATIONS)
     scheduling = RpcProxy("scheduling")
 
-    def _caller(self, request: Request) -> handlers.Caller:
-        return handlers.authenticate(self.db, request, self.config.get("OPERATOR_KEY"))
+    def _caller(self, request: Request, scope: Scope) -> Caller:
+        caller = authenticate(self.db, bearer_token(request), self.config.get("OPERATOR_KEY"))
+        require(caller, scope)
+        return caller
 
     @http("POST", "/registrations")
     def create_registration(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self._caller(request, Scope.SIGN_UP)
         view, created = handlers.sign_up(
             self.db, read_json(request), caller, request.headers.get("Idempotency-Key")
         )
         location = {"Location": f"/registrations/{view['registration_id']}"}
-        return json_response(view, 201 if created else 200, location)
+        return reply(RegistrationOut(), view, 201 if created else 200, location)
 
     @http("GET", "/registrations/<string:registration_id>")
     def get_registration(self, request: Request, registration_id: str) -> Response:
-        view = handlers.get_registration(self.db, registration_id, self._caller(request))
-        return json_response(view)
+        caller = self._caller(request, Scope.READ_REGISTRATIONS)
+        return reply(RegistrationOut(), handlers.get_registration(self.db, registration_id, caller))
 
     @http("DELETE", "/registrations/<string:registration_id>")
     def cancel_registration(self, request: Request, registration_id: str) -> Response:
+        caller = self._caller(request, Scope.SIGN_UP)
         reason = request.args.get("reason", "")
-        return json_response(
-            handlers.cancel(self.db, registration_id, self._caller(request), reason)
-        )
+        return reply(RegistrationOut(), handlers.cancel(self.db, registration_id, caller, reason))
 
     @http("DELETE", "/persons/<string:person_id>")
     def erase_person(self, request: Request, person_id: str) -> Response:
-        handlers.require_operator(self._caller(request))
+        self._caller(request, Scope.ERASE_PERSONS)
         if not handlers.erase_person(self.db, person_id):
-            raise not_found(f"Persoon {person_id}")
+            raise UnknownPerson(person_id)
         return Response(status=204)
+
+    @http("GET", "/schools")
+    def list_schools(self, request: Request) -> Response:
+        self._caller(request, Scope.READ_SCHOOLS)
+        return reply(SchoolListOut(), {"schools": handlers.list_schools(self.db)})
 
     @http("GET", "/activities")
     def list_activities(self, request: Request) -> Response:
-        self._caller(request)
-        return json_response({"activities": handlers.list_activities(self.db)})
+        self._caller(request, Scope.READ_CATALOGUE)
+        return reply(ActivityListOut(), {"activities": handlers.list_activities(self.db)})
 
     @http("POST", "/activities")
     def publish_activity(self, request: Request) -> Response:
-        handlers.require_operator(self._caller(request))
+        self._caller(request, Scope.PUBLISH_ACTIVITIES)
         view, created = handlers.publish_activity(self.db, load(ActivityIn(), read_json(request)))
-        return json_response(
-            view, 201 if created else 200, {"Location": f"/activities/{view['id']}"}
-        )
+        location = {"Location": f"/activities/{view['id']}"}
+        return reply(ActivityOut(), view, 201 if created else 200, location)
 
-    def _plan_call(self, method: Any, *args: Any) -> Any:
+    def _plan_call(self, method: Any, activity_id: str, *args: Any) -> Any:
+        """Ask scheduling (which owns plans); None from it means no plan yet."""
         try:
             timeout = float(self.config.get("RPC_TIMEOUT_SECONDS", 10))
-            return call_with_timeout(method, *args, timeout=timeout)
+            answer = call_with_timeout(method, activity_id, *args, timeout=timeout)
         except TimeoutError:
-            raise handlers.scheduling_unavailable() from None
+            raise SchedulingUnavailable() from None
+        if answer is None:
+            raise NoPlanYet(activity_id)
+        return answer
 
     @http("GET", "/activities/<string:activity_id>/programmes")
     def get_programmes(self, request: Request, activity_id: str) -> Response:
         """The plan in force: a school sees its own pupils, the operator everyone."""
-        caller = self._caller(request)
+        caller = self._caller(request, Scope.READ_PROGRAMMES)
         school = None if caller.is_operator else caller.school_id
         plan = self._plan_call(self.scheduling.programmes, activity_id, school)
-        if plan is None:
-            raise handlers.no_plan_yet(activity_id)
-        return json_response(handlers.with_names(self.db, plan))
+        return reply(PlanOut(), handlers.with_names(self.db, plan))
 
     @http("GET", "/activities/<string:activity_id>/room-lists")
     def get_room_lists(self, request: Request, activity_id: str) -> Response:
         """Per session and round, who is in the room (operator); ?format=csv to print."""
-        handlers.require_operator(self._caller(request))
+        self._caller(request, Scope.READ_ROOM_LISTS)
         rooms = self._plan_call(self.scheduling.room_lists, activity_id)
-        if rooms is None:
-            raise handlers.no_plan_yet(activity_id)
         rooms = handlers.room_lists_with_names(self.db, rooms)
         if request.args.get("format") == "csv":
+            filename = f"zaallijsten-{activity_id}.csv"
             return Response(
-                handlers.room_lists_csv(rooms),
+                room_lists_csv(rooms),
                 mimetype="text/csv",
-                headers={
-                    "Content-Disposition": f'attachment; filename="zaallijsten-{activity_id}.csv"'
-                },
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
             )
-        return json_response({"activity_id": activity_id, "rooms": rooms})
+        return reply(RoomListsOut(), {"activity_id": activity_id, "rooms": rooms})
 
     @http("GET", "/openapi.json")
     def openapi(self, request: Request) -> Response:
