@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -98,9 +99,11 @@ def instance_path(name: str, recipes: dict[str, Recipe]) -> Path:
     return path
 
 
-def run_lob(path: Path, plan: Path) -> tuple[float, int, dict]:
-    """One solve as a user runs it: (wall seconds from process start, peak MiB, its summary).
-    The peak is the child's own maximum resident set, which `lob` reports (getrusage)."""
+def run_lob(path: Path, plan: Path) -> tuple[float, float, int, dict]:
+    """One solve as a user runs it: (wall seconds from process start, CPU seconds, peak MiB,
+    its summary). The peak is the child's own maximum resident set, which `lob` reports
+    (getrusage). CPU time hardly depends on what else runs on the machine; wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.Popen(
         [str(LOB), "schedule", "infoday", str(path), "-o", str(plan)],
@@ -112,8 +115,10 @@ def run_lob(path: Path, plan: Path) -> tuple[float, int, dict]:
     wall = time.perf_counter() - started
     if child.returncode != 0:
         raise SystemExit(f"{path.name}: lob schedule infoday failed:\n{err}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary = json.loads(out.strip().splitlines()[-1])
-    return wall, summary["peak_mib"], summary
+    return wall, cpu, summary["peak_mib"], summary
 
 
 def score(path: Path, plan: Path) -> tuple[bool, dict]:
@@ -138,9 +143,9 @@ def greedy_wish(path: Path, name: str) -> int:
 def solve(name: str, path: Path, repeat: int, with_greedy: bool) -> dict:
     plan = RESULTS / f"{name}.plan.json"
     runs = [run_lob(path, plan) for _ in range(repeat)]
-    walls = [w for w, _, _ in runs]
-    mib = max(m for _, m, _ in runs)
-    ours = runs[-1][2]
+    walls = [w for w, _, _, _ in runs]
+    mib = max(m for _, _, m, _ in runs)
+    ours = runs[-1][3]
     valid, scored = score(path, plan)
     bound = ours["wish_upper_bound"]
     share = scored["wish_utility"] / bound if bound > 0 else 1.0
@@ -161,6 +166,7 @@ def solve(name: str, path: Path, repeat: int, with_greedy: bool) -> dict:
         "warning": ours["warning"],
         "wall_seconds": statistics.median(walls),
         "wall_seconds_all": [round(w, 3) for w in walls],
+        "cpu_seconds": statistics.median(c for _, c, _, _ in runs),
         "solver_seconds": ours["seconds"],
         "peak_mib": mib,
         "reference": best,
@@ -194,21 +200,28 @@ def print_row(row: dict) -> None:
         f"{row['instance']:<36}{row['valid']!s:>6}{row['seated']:>7}/{row['seats_bound']:<7}"
         f"{row['wish']:>8}{row['wish_bound']:>9}{row['share_of_bound']:>10.4%}"
         f"{'-' if greedy is None else f'{greedy:.1%}':>8}{row['le1']:>5}"
-        f"{row['wall_seconds']:>7.2f}{row['peak_mib']:>6}  {'; '.join(row['missed']) or 'ok'}",
+        f"{row['wall_seconds']:>7.2f}{row['cpu_seconds']:>6.2f}{row['peak_mib']:>6}  "
+        f"{'; '.join(row['missed']) or 'ok'}",
         flush=True,
     )
 
 
 def summarise(rows: list[dict]) -> list[str]:
-    lines = ["", "per size (wall seconds from process start; MiB peak; share of own bound):"]
+    lines = [
+        "",
+        "per size, min / median / max (wall and CPU seconds from process start; MiB peak; "
+        "share of own bound):",
+    ]
     for pupils in sorted({r["pupils"] for r in rows}):
         group = [r for r in rows if r["pupils"] == pupils]
         walls = [r["wall_seconds"] for r in group]
+        cpus = [r["cpu_seconds"] for r in group]
         mibs = [r["peak_mib"] for r in group]
         shares = [r["share_of_bound"] for r in group]
         lines.append(
             f"  {pupils:>6} pupils, {len(group):>2} instances: "
             f"s {min(walls):.2f} / {statistics.median(walls):.2f} / {max(walls):.2f}   "
+            f"cpu {min(cpus):.2f} / {statistics.median(cpus):.2f} / {max(cpus):.2f}   "
             f"MiB {min(mibs)} / {statistics.median(mibs):.0f} / {max(mibs)}   "
             f"share {min(shares):.4%} / {statistics.median(shares):.4%} / {max(shares):.4%}   "
             f"proven optimal {sum(r['proven_optimal'] for r in group)}"
@@ -246,7 +259,7 @@ def main() -> int:
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(
         f"{'instance':<36}{'valid':>6}{'seated/bound':>15}{'wish':>8}{'bound':>9}"
-        f"{'share':>10}{'greedy':>8}{'le1':>5}{'s':>7}{'MiB':>6}  bars"
+        f"{'share':>10}{'greedy':>8}{'le1':>5}{'s':>7}{'cpu':>6}{'MiB':>6}  bars"
     )
     rows = []
     for name in names:
