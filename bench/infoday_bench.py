@@ -236,6 +236,48 @@ def summarise(rows: list[dict]) -> list[str]:
     return lines
 
 
+def markdown(rows: list[dict], load_before: tuple, load_after: tuple) -> str:
+    """The tables for docs/benchmarks.md: every instance, then min / median / max per size."""
+    lines = [
+        "| instance | seated / seats bound | wish utility | own bound | share | greedy | "
+        "proven optimal | wall s | CPU s | MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        greedy = r.get("greedy_share")
+        lines.append(
+            f"| {r['instance']} | {r['seated']:,} / {r['seats_bound']:,} | {r['wish']:,} | "
+            f"{r['wish_bound']:,} | {r['share_of_bound']:.4%} | "
+            f"{'-' if greedy is None else f'{greedy:.1%}'} | "
+            f"{'yes' if r['proven_optimal'] else 'no'} | {r['wall_seconds']:.2f} | "
+            f"{r['cpu_seconds']:.2f} | {r['peak_mib']} |".replace(",", " ")
+        )
+    lines += [
+        "",
+        "| pupils | instances | wall s min / median / max | CPU s min / median / max | "
+        "MiB max | share of bound min / median | proven optimal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for pupils in sorted({r["pupils"] for r in rows}):
+        group = [r for r in rows if r["pupils"] == pupils]
+        walls = [r["wall_seconds"] for r in group]
+        cpus = [r["cpu_seconds"] for r in group]
+        shares = [r["share_of_bound"] for r in group]
+        lines.append(
+            f"| {pupils:,} | {len(group)} | {min(walls):.2f} / {statistics.median(walls):.2f} / "
+            f"{max(walls):.2f} | {min(cpus):.2f} / {statistics.median(cpus):.2f} / "
+            f"{max(cpus):.2f} | {max(r['peak_mib'] for r in group)} | {min(shares):.4%} / "
+            f"{statistics.median(shares):.4%} | "
+            f"{sum(r['proven_optimal'] for r in group)} of {len(group)} |".replace(",", " ")
+        )
+    lines.append("")
+    lines.append(
+        f"Load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after, "
+        "on 2 cores."
+    )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="public-60 and public-1300 only")
@@ -270,6 +312,7 @@ def main() -> int:
     lines = summarise(rows)
     lines.append(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print("\n".join(lines))
+    (RESULTS / "infoday.md").write_text(markdown(rows, load_before, load_after))
     (RESULTS / "infoday.json").write_text(
         json.dumps({"load": [load_before, load_after], "rows": rows}, indent=1) + "\n"
     )

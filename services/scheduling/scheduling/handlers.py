@@ -188,8 +188,8 @@ def room_lists(db: DatabaseHandle, activity_id: str) -> list[dict[str, Any]] | N
 
 
 def due_activities(db: DatabaseHandle, now: datetime) -> list[str]:
-    """Activities whose sign-up has closed and that have no plan yet (planned automatically);
-    kinds with seats are planned from their first sign-up instead."""
+    """Activities to plan now: sign-up closed and no plan yet; or a kind with seats whose
+    sign-ups have no plan (normally their first sign-up makes it)."""
     with db() as uow:
         return PlanStore(uow).due_activities(now, kinds.PLANNERS)
 

@@ -260,15 +260,25 @@ class PlanStore:
         return None if plan is None else plan.details.get("room_lists", [])
 
     def due_activities(self, now: datetime, kinds: Iterable[str]) -> list[str]:
-        """Activities of `kinds` whose sign-up has closed and that have no plan yet."""
+        """Activities without a plan yet that should have one: of `kinds` (those with a
+        planner) once sign-up has closed; of any other kind, with a capacity, once someone
+        signed up (a sign-up that arrived before its activity, for instance)."""
+        activity = tables.ActivityCopy
         planned = select(tables.Plan.activity_id)
+        signed_up = select(tables.SignUp.activity_id).filter_by(status=SignUpStatus.ACTIVE)
+        closed = (
+            activity.kind.in_(list(kinds))
+            & activity.sign_up_closes_at.is_not(None)
+            & (activity.sign_up_closes_at <= now)
+        )
+        with_seats = (
+            activity.kind.not_in(list(kinds))
+            & activity.capacity.is_not(None)
+            & activity.id.in_(signed_up)
+        )
         return list(
             self.session.scalars(
-                select(tables.ActivityCopy.id)
-                .where(tables.ActivityCopy.kind.in_(list(kinds)))
-                .where(tables.ActivityCopy.sign_up_closes_at.is_not(None))
-                .where(tables.ActivityCopy.sign_up_closes_at <= now)
-                .where(tables.ActivityCopy.id.not_in(planned))
+                select(activity.id).where(closed | with_seats).where(activity.id.not_in(planned))
             )
         )
 

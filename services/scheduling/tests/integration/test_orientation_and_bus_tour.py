@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from lob_common.db import DatabaseHandle, make_engine
 from lob_testing import poll, publish_event, sample, service_test_config
-from scheduling.adapters.tables import Attendance, Base, SignUp
+from scheduling.adapters.tables import ActivityCopy, Attendance, Base, SignUp
 from scheduling.service import SchedulingService
 
 pytestmark = pytest.mark.integration
@@ -375,6 +375,7 @@ def test_a_tour_whose_windows_cannot_be_met_still_gets_seats_and_says_why(
 def career_event(broker, make_scheduling, database_url):
     container, db = make_scheduling(database_url)
     _publish_activity(broker, "le", "career_event", AFTERNOON, capacity=5)
+    poll(lambda: _count(db, ActivityCopy) == 1, what="the career event")
     return container, db
 
 
@@ -429,6 +430,35 @@ def test_a_career_event_without_a_capacity_gets_no_plan(broker, make_scheduling,
 
     assert _versions(db, "open") == 0
     assert _events(db, "programme_assigned", "open") == []
+
+
+def test_sign_ups_that_came_before_their_event_get_seats_at_the_next_planning_round(
+    broker, make_scheduling, tmp_path
+):
+    container, db = make_scheduling(f"sqlite:///{tmp_path}/s.db")
+    for n in range(3):  # the event itself is not known yet
+        _sign_up(broker, "early", "career_event", n)
+    poll(lambda: _active(db, "early") == 3, what="the sign-ups")
+    with db() as uow:  # the event arrives, as if its own message were handled at the same time
+        uow.session.add(
+            ActivityCopy(
+                id="early",
+                kind="career_event",
+                title="Loopbaanevenement",
+                starts_at=AFTERNOON,
+                ends_at=AFTERNOON,
+                capacity=2,
+                spec={},
+                updated_at=AFTERNOON,
+            )
+        )
+        uow.commit()
+
+    with entrypoint_hook(container, "plan_closed_activities") as plan_due:
+        plan_due()
+
+    assert len(_events(db, "programme_assigned", "early")) == 2
+    assert [p["position"] for p in _events(db, "waitlisted", "early")] == [1]
 
 
 def plan_room_lists(container, activity_id):
