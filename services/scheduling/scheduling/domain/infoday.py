@@ -345,7 +345,8 @@ def assign_programmes(
         if search.finished():
             break
         order = [first, *(r for r in range(enc.rounds) if r != first)]
-        targets = bound.sets if not kept else stages.relaxed_bound(enc).sets  # kept ones first
+        # Re-planning: target sets from the relaxation with the bonus for kept sessions.
+        targets = stages.relaxed_bound(enc).sets if kept else bound.sets
         placed = stages.place_sets(enc, targets, order)
         search.offer(f"target sets placed, round {first + 1} first", placed)
         if not search.finished():
