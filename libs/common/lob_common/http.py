@@ -15,9 +15,12 @@ from datetime import date, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 PROBLEM_JSON = "application/problem+json"
+# A JSON request body larger than this is refused (413) before it is read.
+MAX_JSON_BYTES = 1024 * 1024
 
 
 def _default(value: Any) -> Any:
@@ -83,6 +86,25 @@ def not_found(what: str) -> Problem:
     return Problem(404, "not-found", "Niet gevonden", f"{what} bestaat niet.")
 
 
+def from_http_exception(exc: HTTPException) -> Problem:
+    """werkzeug's own refusals (no such address, method, too large ...) as problem+json."""
+    status = exc.code or 500
+    if status == 404:
+        return Problem(404, "not-found", "Niet gevonden", "Dit adres bestaat niet.")
+    if status == 405:
+        allowed = ", ".join(getattr(exc, "valid_methods", None) or [])
+        return Problem(
+            405,
+            "method-not-allowed",
+            "Methode niet toegestaan",
+            f"Dit adres kent deze methode niet; wel: {allowed}.",
+            headers={"Allow": allowed},
+        )
+    if status == 413:
+        return too_large(MAX_JSON_BYTES)
+    return Problem(status, f"http-{status}", exc.name, "")
+
+
 def unauthorized() -> Problem:
     return Problem(
         401,
@@ -103,8 +125,17 @@ def invalid(
     return Problem(422, "validation-error", "De invoer klopt niet", detail, errors)
 
 
-def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400/415 problem saying what is wrong with it."""
+def too_large(limit: int) -> Problem:
+    return Problem(
+        413,
+        "payload-too-large",
+        "Te groot",
+        f"Het verzoek is groter dan {limit // 1024} kB; stuur minder tegelijk.",
+    )
+
+
+def read_json(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The request body as JSON, or a 400/413/415 problem saying what is wrong with it."""
     if request.mimetype != "application/json":
         raise Problem(
             415,
@@ -112,7 +143,11 @@ def read_json(request: Request) -> Any:
             "Verkeerd formaat",
             "Stuur de gegevens als JSON met Content-Type: application/json.",
         )
-    raw = request.get_data(cache=True)
+    request.max_content_length = max_bytes  # also enforced while reading a chunked body
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise too_large(max_bytes) from None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -13,20 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import eventlet
+from eventlet import wsgi
 from kombu import Connection
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from lob_common import metrics
 from lob_common.contracts import Event
 from lob_common.db import DatabaseHandle, make_engine, migrate
-from lob_common.http import Problem, json_response
-from lob_common.logging import correlation_id
+from lob_common.http import Problem, from_http_exception, json_response
+from lob_common.logging import correlation_id, printable
 from lob_common.messaging import dead_letter_counts
 from lob_common.outbox import OutboxRelay
 
@@ -141,8 +144,54 @@ class ShutdownWaker(DependencyProvider):
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: no access log
 
 
+def log_access(method: str, path: str, status: int, seconds: float) -> None:
+    """The one access line of a request. Paths only (ids, never query strings or bodies),
+    escaped: a %0A in a URL must not start a line of its own in the log."""
+    log.info("%s %s %d %.0f ms", printable(method), printable(path), status, seconds * 1000)
+
+
+class ProblemWsgiApp(WsgiApp):
+    """nameko's WSGI app, but an unknown address or method is answered as problem+json (and
+    logged once, like every request)."""
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            adapter.match()
+        except HTTPException as exc:
+            request = Request(environ, shallow=True)
+            response = from_http_exception(exc).response()
+            log_access(request.method, request.path, response.status_code, 0.0)
+            metrics.HTTP_REQUESTS.labels(request.method, "(unknown)", str(exc.code)).inc()
+            return response(environ, start_response)
+        return super().__call__(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    """The web server of every service: problem+json for unknown addresses, and no access
+    line of eventlet's own (ApiHandler writes one per request)."""
+
+    def get_wsgi_app(self) -> Any:
+        return ProblemWsgiApp(self)
+
+    def get_wsgi_server(
+        self, sock: Any, wsgi_app: Any, protocol: Any = HttpOnlyProtocol, debug: bool = False
+    ) -> Any:
+        return wsgi.Server(
+            sock,
+            sock.getsockname(),
+            wsgi_app,
+            protocol=protocol,
+            debug=debug,
+            log=logging.getLogger("nameko.web.server"),
+            log_output=False,
+        )
+
+
 class ApiHandler(HttpRequestHandler):
     """nameko's @http with problem+json errors, request metrics and no stack traces to clients."""
+
+    server = ProblemWebServer()
 
     def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", (Problem,))
@@ -161,15 +210,15 @@ class ApiHandler(HttpRequestHandler):
         seconds = time.perf_counter() - started
         metrics.HTTP_REQUESTS.labels(self.method, self.url, str(response.status_code)).inc()
         metrics.HTTP_DURATION.labels(self.method, self.url).observe(seconds)
-        if self.url not in QUIET_PATHS:  # paths only: ids, never query strings or bodies
-            log.info(
-                "%s %s %d %.0f ms", self.method, request.path, response.status_code, seconds * 1000
-            )
+        if self.url not in QUIET_PATHS:
+            log_access(self.method, request.path, response.status_code, seconds)
         return response
 
     def response_from_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Problem):
             return exc.response()
+        if isinstance(exc, HTTPException):  # e.g. werkzeug's 413 while reading a body
+            return from_http_exception(exc).response()
         log.error("unexpected %s in %s %s", type(exc).__name__, self.method, self.url)
         return Problem(
             500,

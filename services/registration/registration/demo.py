@@ -261,6 +261,6 @@ def seed(db: DatabaseHandle, today: date, refresh: bool = False) -> dict[str, in
     for activity in demo_activities(today):
         if activity["id"] in existing and not refresh:
             continue
-        _, was_new = handlers.publish_activity(db, activity)
+        _, was_new, _ = handlers.publish_activity(db, activity, force=True)
         created += was_new
     return {"schools": len(SCHOOLS), "activities_created": created}

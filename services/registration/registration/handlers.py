@@ -7,24 +7,56 @@ through the repository, lets the domain decide, writes, emits. Refusals are doma
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from lob_common import metrics
 from lob_common.contracts import ACTIVITY_SPEC_FIELDS
-from lob_common.db import DatabaseHandle, json_ready, utcnow
+from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import field_errors
 from registration import auth
-from registration.adapters.repository import Repository, school_of
-from registration.adapters.tables import Activity, Person, School
+from registration.adapters.repository import (
+    RegistrationFilter,
+    Repository,
+    school_of,
+)
+from registration.adapters.tables import Activity, Person, Registration, School
 from registration.domain import model
-from registration.domain.caller import Caller
-from registration.domain.errors import UnknownRegistration, UnknownSchool
+from registration.domain.caller import Caller, CallerRole
+from registration.domain.catalogue import obstacles_to_update
+from registration.domain.errors import (
+    ActivityCancelled,
+    ActivityInUse,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotAllowed,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnknownActivity,
+    UnknownRegistration,
+)
 from registration.domain.rules import RuleViolation
-from registration.domain.sign_up import decide_sign_up, school_id_for, signed_up_payload
+from registration.domain.sign_up import (
+    SignUp,
+    decide_sign_up,
+    school_id_for,
+    signed_up_payload,
+)
 from registration.schemas import SignUpIn
-from registration.views import activity_view, registration_view
+from registration.views import (
+    activity_view,
+    registration_list_item,
+    registration_view,
+    registrations_csv,
+)
 
 # --- the catalogue -----------------------------------------------------------------------------
 
@@ -39,23 +71,83 @@ ACTIVITY_COLUMNS = (
 )
 
 
-def publish_activity(db: DatabaseHandle, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Create or update an activity and announce it; returns (activity view, created)."""
+def etag(activity: Activity) -> str:
+    """The version an update must name in If-Match (unquoted; the HTTP layer quotes it)."""
+    return f"v{activity.version}"
+
+
+def publish_activity(
+    db: DatabaseHandle,
+    data: dict[str, Any],
+    if_match: Collection[str] | None = None,
+    force: bool = False,
+) -> tuple[dict[str, Any], bool, str]:
+    """Create or update an activity and announce it; returns (view, created, ETag).
+
+    An update must name the current ETag in `if_match` ("*": any), unless `force` (the demo
+    seed); it may not change the kind of, or take away what people are in from, an activity
+    with sign-ups.
+    """
     with db() as uow:
         repo = Repository(uow.session)
         activity = repo.activity_row(data["id"])
         created = activity is None
+        details = json_ready({k: data[k] for k in ACTIVITY_SPEC_FIELDS})
+        if data.get("host_school_id") and repo.school(data["host_school_id"]) is None:
+            raise InvalidInput(
+                [RuleViolation("host_school_id", f"Onbekende school: {data['host_school_id']}.")]
+            )
         if activity is None:
-            activity = Activity(id=data["id"])
+            activity = Activity(id=data["id"], version=1)
             uow.session.add(activity)
+        else:
+            _may_update(repo, activity, data["kind"], details, if_match, force)
+            activity.version += 1
         for key in ACTIVITY_COLUMNS:
             setattr(activity, key, data[key])
-        activity.details = json_ready({k: data[k] for k in ACTIVITY_SPEC_FIELDS})
+        activity.sign_up_opens_at = data.get("sign_up_opens_at")
+        activity.host_school_id = data.get("host_school_id")
+        activity.audience = sorted(
+            set(data.get("audience") or model.DEFAULT_AUDIENCE.get(data["kind"], ()))
+        )
+        activity.details = details
         activity.published_at = utcnow()
         uow.session.flush()
         uow.emit("activity_published", _activity_published(activity))
         uow.commit()
-        return activity_view(activity), created
+        return activity_view(activity), created, etag(activity)
+
+
+def _may_update(
+    repo: Repository,
+    activity: Activity,
+    kind: str,
+    details: dict[str, Any],
+    if_match: Collection[str] | None,
+    force: bool,
+) -> None:
+    if activity.cancelled_at is not None:
+        raise ActivityCancelled(activity.title)
+    if not force:
+        if not if_match:
+            raise PreconditionRequired()
+        if "*" not in if_match and etag(activity) not in if_match:
+            raise PreconditionFailed(etag(activity))
+    obstacles = obstacles_to_update(
+        activity.kind,
+        activity.details,
+        kind,
+        details,
+        [_preferences(r.preferences) for r in repo.active_sign_ups(activity.id)],
+    )
+    if obstacles:
+        raise ActivityInUse(obstacles)
+
+
+def _preferences(stored: dict[str, Any]) -> model.Preferences:
+    return model.Preferences(
+        tuple(stored.get("choices") or ()), stored.get("backup"), tuple(stored.get("ranking") or ())
+    )
 
 
 def _activity_published(activity: Activity) -> dict[str, Any]:
@@ -67,11 +159,56 @@ def _activity_published(activity: Activity) -> dict[str, Any]:
         "ends_at": activity.ends_at.isoformat(),
         "location": activity.location,
         "capacity": activity.capacity,
-        "sign_up_closes_at": activity.sign_up_closes_at.isoformat()
-        if activity.sign_up_closes_at
-        else None,
+        "sign_up_closes_at": _iso(activity.sign_up_closes_at),
+        "sign_up_opens_at": _iso(activity.sign_up_opens_at),
+        "audience": list(activity.audience),
+        "host_school_id": activity.host_school_id,
         **activity.details,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def get_activity(db: DatabaseHandle, activity_id: str) -> tuple[dict[str, Any], str]:
+    """One published activity with its current number of sign-ups, and its ETag."""
+    with db() as uow:
+        repo = Repository(uow.session)
+        activity = repo.activity_row(activity_id)
+        if activity is None or activity.published_at is None:
+            raise UnknownActivity(activity_id)
+        count = repo.sign_up_counts().get(activity_id, 0)
+        return activity_view(activity, count), etag(activity)
+
+
+def cancel_activity(
+    db: DatabaseHandle, activity_id: str, reason: str = ""
+) -> tuple[dict[str, Any], str]:
+    """Call an activity off (activity_cancelled: notifications tells its participants).
+
+    Cancelling again changes nothing and emits nothing. Its sign-ups stay as they were, so the
+    lists still say who was signed up; new sign-ups and updates are refused.
+    """
+    with db() as uow:
+        repo = Repository(uow.session)
+        activity = repo.activity_row(activity_id)
+        if activity is None or activity.published_at is None:
+            raise UnknownActivity(activity_id)
+        if activity.cancelled_at is None:
+            activity.cancelled_at = utcnow()
+            activity.version += 1
+            uow.emit(
+                "activity_cancelled",
+                {
+                    "activity_id": activity.id,
+                    "cancelled_at": activity.cancelled_at.isoformat(),
+                    "reason": reason[:200],
+                },
+            )
+            uow.commit()
+        count = repo.sign_up_counts().get(activity_id, 0)
+        return activity_view(activity, count), etag(activity)
 
 
 def list_activities(db: DatabaseHandle) -> list[dict[str, Any]]:
@@ -118,15 +255,8 @@ def list_schools(db: DatabaseHandle) -> list[model.School]:
 
 
 def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
-    """A new API key for a school (the old one stops working). Only its hash is stored."""
-    key = auth.new_school_key()
-    with db() as uow:
-        school = Repository(uow.session).school_row(school_id)
-        if school is None:
-            raise UnknownSchool(school_id)
-        school.api_key_hash = auth.hash_key(key)
-        uow.commit()
-    return key
+    """A new API key for a school (its previous one stops working). Only its hash is stored."""
+    return auth.issue_school_key(db, school_id)
 
 
 # --- sign-ups ----------------------------------------------------------------------------------
@@ -138,35 +268,84 @@ def sign_up(
     """Register one person for one activity; returns (registration view, created).
 
     A repeated request with the same Idempotency-Key returns the first result, so a client that
-    lost the answer can safely send again. What to refuse, and in which order, is the domain's
-    decision (decide_sign_up).
+    lost the answer can safely send again; the same key with another request is refused. What
+    to refuse, and in which order, is the domain's decision (decide_sign_up).
+
+    Two identical sign-ups at once: the database's unique constraints (one person record per
+    school, one active sign-up per person and activity, one use of an Idempotency-Key) let only
+    one commit; the other is decided again and finds the first (409, or the first result).
     """
     request, input_errors = parse_sign_up(body)
     scoped_key = caller.scoped(idempotency_key) if idempotency_key else None
+    fingerprint = request_hash(body) if scoped_key else None
+    try:
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint)
+    except IntegrityError:
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint)
+
+
+def request_hash(body: Any) -> str:
+    """The request as sent, independent of key order and spacing."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sign_up(
+    db: DatabaseHandle,
+    request: model.SignUpRequest,
+    input_errors: list[RuleViolation],
+    caller: Caller,
+    scoped_key: str | None,
+    fingerprint: str | None,
+) -> tuple[dict[str, Any], bool]:
     now = utcnow()
     with db() as uow:
         repo = Repository(uow.session)
-        if scoped_key and not input_errors:
+        if scoped_key:
             earlier = repo.registration_by_idempotency_key(scoped_key)
             if earlier is not None:
+                if earlier.request_hash not in (None, fingerprint):
+                    raise IdempotencyKeyReused(scoped_key.split(":", 2)[-1])
                 return registration_view(earlier), False
-        activity = repo.published_activity(request.activity_id) if request.activity_id else None
-        person = _known_person(repo, request)
-        decision = decide_sign_up(
-            caller,
-            request,
-            activity,
-            repo.school(school_id_for(caller, request)),
-            repo.prior_registrations(person.id) if person else [],
-            now,
-            input_errors,
+        registration, decision = record_sign_up(
+            uow, repo, caller, request, now, input_errors, scoped_key, fingerprint
         )
-        person = repo.save_person(person, decision, now)
-        registration = repo.add_registration(decision, person, scoped_key, now)
-        uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
         uow.commit()
         metrics.SIGN_UPS.labels(decision.activity.kind, decision.role).inc()
         return registration_view(registration), True
+
+
+def record_sign_up(
+    uow: UnitOfWork,
+    repo: Repository,
+    caller: Caller,
+    request: model.SignUpRequest,
+    now: datetime,
+    input_errors: Sequence[RuleViolation] = (),
+    scoped_key: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[Registration, SignUp]:
+    """Decide one sign-up and, if accepted, store it and its `signed_up` event in `uow`
+    (not committed: a caller may record many, e.g. a roster's rows, in one transaction).
+
+    Raises the domain's refusal (decide_sign_up) and stores nothing then.
+    """
+    activity = repo.published_activity(request.activity_id) if request.activity_id else None
+    school_id = school_id_for(caller, request)
+    person = _known_person(repo, school_id, request)
+    decision = decide_sign_up(
+        caller,
+        request,
+        activity,
+        repo.school(school_id),
+        repo.prior_registrations(person.id) if person else [],
+        now,
+        input_errors,
+    )
+    person = repo.save_person(person, decision, now)
+    registration = repo.add_registration(decision, person, scoped_key, now, fingerprint)
+    uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
+    return registration, decision
 
 
 def parse_sign_up(body: Any) -> tuple[model.SignUpRequest, list[RuleViolation]]:
@@ -182,20 +361,93 @@ def parse_sign_up(body: Any) -> tuple[model.SignUpRequest, list[RuleViolation]]:
         return model.SignUpRequest.from_fields(valid), errors
 
 
-def _known_person(repo: Repository, request: model.SignUpRequest) -> Person | None:
+def _known_person(
+    repo: Repository, school_id: str | None, request: model.SignUpRequest
+) -> Person | None:
     if not (request.email and request.first_name and request.last_name):
         return None
     return repo.find_person(
-        request.email, request.first_name, request.last_name, request.date_of_birth
+        school_id, request.email, request.first_name, request.last_name, request.date_of_birth
     )
+
+
+def _visible_registration(repo: Repository, registration_id: str, caller: Caller) -> Registration:
+    """The registration, if it is the caller's to see; else the same answer as for none."""
+    found = repo.registration_with_host(registration_id)
+    if found is None or not caller.sees(found[0].school_id, found[1]):
+        raise UnknownRegistration(registration_id)
+    return found[0]
 
 
 def get_registration(db: DatabaseHandle, registration_id: str, caller: Caller) -> dict[str, Any]:
     with db() as uow:
-        registration = Repository(uow.session).registration(registration_id)
-        if registration is None or not caller.sees(registration.school_id):
-            raise UnknownRegistration(registration_id)
-        return registration_view(registration)
+        return registration_view(
+            _visible_registration(Repository(uow.session), registration_id, caller)
+        )
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+
+def list_registrations(
+    db: DatabaseHandle, caller: Caller, query: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the registrations the caller may see, oldest first, and the next cursor.
+
+    `query`: RegistrationQuery's fields. A school sees its own people, a host the activities it
+    hosts, the operator everything.
+    """
+    where = _registration_filter(caller, query)
+    after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    limit = query["limit"]
+    with db() as uow:
+        rows = Repository(uow.session).registrations(where, after, limit + 1)
+    page = [registration_list_item(r, p) for r, p in rows[:limit]]
+    more = len(rows) > limit
+    return page, _encode_cursor(rows[limit - 1][0]) if more else None
+
+
+def registrations_spreadsheet(db: DatabaseHandle, caller: Caller, query: dict[str, Any]) -> str:
+    """Every registration the query matches, as a decaan's CSV (views.registrations_csv)."""
+    where = _registration_filter(caller, query)
+    with db() as uow:
+        repo = Repository(uow.session)
+        rows = [registration_list_item(r, p) for r, p in repo.registrations(where, None, None)]
+        titles = {a.id: a.title for a in repo.published_activities()}
+        return registrations_csv(rows, repo.school_names(), titles)
+
+
+def _registration_filter(caller: Caller, query: dict[str, Any]) -> RegistrationFilter:
+    if (
+        caller.role is CallerRole.SCHOOL
+        and query.get("school_id")
+        and query["school_id"] != caller.school_id
+    ):
+        raise NotAllowed("Een school ziet alleen de eigen aanmeldingen.")
+    return RegistrationFilter(
+        activity_id=query.get("activity_id"),
+        school_id=query.get("school_id"),
+        status=query.get("status"),
+        role=query.get("role"),
+        only_school_id=caller.school_id if caller.role is CallerRole.SCHOOL else None,
+        only_host_school_id=caller.school_id if caller.role is CallerRole.HOST else None,
+    )
+
+
+def _encode_cursor(last: Registration) -> str:
+    raw = json.dumps([last.created_at.isoformat(), last.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, registration_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(registration_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput(
+            [RuleViolation("cursor", "Onbekende cursor: gebruik next_cursor van de vorige pagina.")]
+        ) from None
 
 
 def cancel(
@@ -203,9 +455,7 @@ def cancel(
 ) -> dict[str, Any]:
     """Cancel a sign-up; cancelling again changes nothing (and emits nothing)."""
     with db() as uow:
-        registration = Repository(uow.session).registration(registration_id)
-        if registration is None or not caller.sees(registration.school_id):
-            raise UnknownRegistration(registration_id)
+        registration = _visible_registration(Repository(uow.session), registration_id, caller)
         if registration.status != model.RegistrationStatus.CANCELLED:
             registration.status = model.RegistrationStatus.CANCELLED
             registration.cancelled_at = utcnow()
@@ -263,6 +513,16 @@ def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | No
 
 
 # --- plans (owned by scheduling; registration adds the names it alone holds) -------------------
+
+
+def activity_for_plans(db: DatabaseHandle, activity_id: str, caller: Caller) -> None:
+    """Before asking scheduling: the activity exists, and a host asks about its own."""
+    with db() as uow:
+        activity = Repository(uow.session).activity_row(activity_id)
+    if activity is None or activity.published_at is None:
+        raise UnknownActivity(activity_id)
+    if caller.role is CallerRole.HOST and activity.host_school_id != caller.school_id:
+        raise NotAllowed("Een mbo-instelling ziet alleen de lijsten van eigen activiteiten.")
 
 
 def with_names(db: DatabaseHandle, plan: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from lob_common.http import Problem, bearer_token, json_response, load, read_json
 from lob_common.providers import ApiHandler, Database, ServiceBase, call_with_timeout
-from registration import handlers
+from registration import docs, handlers
 from registration.adapters.tables import Base
 from registration.auth import Scope, authenticate, require
 from registration.domain.caller import Caller
@@ -34,7 +34,9 @@ from registration.schemas import (
     ActivityListOut,
     ActivityOut,
     PlanOut,
+    RegistrationListOut,
     RegistrationOut,
+    RegistrationQuery,
     RoomListsOut,
     SchoolListOut,
 )
@@ -65,6 +67,27 @@ def reply(
     return json_response(schema.dump(data), status, headers)
 
 
+def if_match(request: Request) -> tuple[str, ...] | None:
+    """The strong ETags an update names (("*",) for any); None without If-Match."""
+    if "If-Match" not in request.headers:
+        return None
+    tags = request.if_match
+    return ("*",) if tags.star_tag else tuple(tags.as_set())
+
+
+def with_etag(response: Response, etag: str) -> Response:
+    response.set_etag(etag)
+    return response
+
+
+def csv_file(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 class RegistrationService(ServiceBase):
     name = "registration"
     db = Database(Base.metadata, MIGRATIONS)
@@ -84,6 +107,17 @@ class RegistrationService(ServiceBase):
         location = {"Location": f"/registrations/{view['registration_id']}"}
         return reply(RegistrationOut(), view, 201 if created else 200, location)
 
+    @http("GET", "/registrations")
+    def list_registrations(self, request: Request) -> Response:
+        """A school's own people, a host's activities, or (operator) all; ?format=csv."""
+        caller = self._caller(request, Scope.READ_REGISTRATIONS)
+        query = load(RegistrationQuery(), request.args.to_dict())
+        if query["format"] == "csv":
+            text = handlers.registrations_spreadsheet(self.db, caller, query)
+            return csv_file(text, f"aanmeldingen-{query.get('activity_id') or 'alle'}.csv")
+        page, next_cursor = handlers.list_registrations(self.db, caller, query)
+        return reply(RegistrationListOut(), {"registrations": page, "next_cursor": next_cursor})
+
     @http("GET", "/registrations/<string:registration_id>")
     def get_registration(self, request: Request, registration_id: str) -> Response:
         caller = self._caller(request, Scope.READ_REGISTRATIONS)
@@ -91,7 +125,7 @@ class RegistrationService(ServiceBase):
 
     @http("DELETE", "/registrations/<string:registration_id>")
     def cancel_registration(self, request: Request, registration_id: str) -> Response:
-        caller = self._caller(request, Scope.SIGN_UP)
+        caller = self._caller(request, Scope.CANCEL)
         reason = request.args.get("reason", "")
         return reply(RegistrationOut(), handlers.cancel(self.db, registration_id, caller, reason))
 
@@ -114,10 +148,26 @@ class RegistrationService(ServiceBase):
 
     @http("POST", "/activities")
     def publish_activity(self, request: Request) -> Response:
+        """Create, or update with If-Match (the ETag of GET /activities/{id})."""
         self._caller(request, Scope.PUBLISH_ACTIVITIES)
-        view, created = handlers.publish_activity(self.db, load(ActivityIn(), read_json(request)))
+        data = load(ActivityIn(), read_json(request))
+        view, created, etag = handlers.publish_activity(self.db, data, if_match(request))
         location = {"Location": f"/activities/{view['id']}"}
-        return reply(ActivityOut(), view, 201 if created else 200, location)
+        return with_etag(reply(ActivityOut(), view, 201 if created else 200, location), etag)
+
+    @http("GET", "/activities/<string:activity_id>")
+    def get_activity(self, request: Request, activity_id: str) -> Response:
+        self._caller(request, Scope.READ_CATALOGUE)
+        view, etag = handlers.get_activity(self.db, activity_id)
+        return with_etag(reply(ActivityOut(), view), etag)
+
+    @http("DELETE", "/activities/<string:activity_id>")
+    def cancel_activity(self, request: Request, activity_id: str) -> Response:
+        """Call an activity off; its participants are told (notifications)."""
+        self._caller(request, Scope.PUBLISH_ACTIVITIES)
+        reason = request.args.get("reason", "")
+        view, etag = handlers.cancel_activity(self.db, activity_id, reason)
+        return with_etag(reply(ActivityOut(), view), etag)
 
     def _plan_call(self, method: Any, activity_id: str, *args: Any) -> Any:
         """Ask scheduling (which owns plans); None from it means no plan yet."""
@@ -134,6 +184,7 @@ class RegistrationService(ServiceBase):
     def get_programmes(self, request: Request, activity_id: str) -> Response:
         """The plan in force: a school sees its own pupils, the operator everyone."""
         caller = self._caller(request, Scope.READ_PROGRAMMES)
+        handlers.activity_for_plans(self.db, activity_id, caller)
         school = None if caller.is_operator else caller.school_id
         plan = self._plan_call(self.scheduling.programmes, activity_id, school)
         return reply(PlanOut(), handlers.with_names(self.db, plan))
@@ -141,21 +192,28 @@ class RegistrationService(ServiceBase):
     @http("GET", "/activities/<string:activity_id>/room-lists")
     def get_room_lists(self, request: Request, activity_id: str) -> Response:
         """Per session and round, who is in the room (operator); ?format=csv to print."""
-        self._caller(request, Scope.READ_ROOM_LISTS)
+        caller = self._caller(request, Scope.READ_ROOM_LISTS)
+        handlers.activity_for_plans(self.db, activity_id, caller)
         rooms = self._plan_call(self.scheduling.room_lists, activity_id)
         rooms = handlers.room_lists_with_names(self.db, rooms)
         if request.args.get("format") == "csv":
-            filename = f"zaallijsten-{activity_id}.csv"
-            return Response(
-                room_lists_csv(rooms),
-                mimetype="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-            )
+            return csv_file(room_lists_csv(rooms), f"zaallijsten-{activity_id}.csv")
         return reply(RoomListsOut(), {"activity_id": activity_id, "rooms": rooms})
 
     @http("GET", "/openapi.json")
     def openapi(self, request: Request) -> Response:
         return json_response(openapi_document())
+
+    @http("GET", "/docs")
+    def docs_page(self, request: Request) -> Response:
+        """The API, readable (Swagger UI, served from the installed package: no CDN)."""
+        return Response(docs.PAGE, mimetype="text/html")
+
+    @http("GET", "/docs/<string:asset>")
+    def docs_asset(self, request: Request, asset: str) -> Response:
+        if asset == "openapi.json":  # Swagger UI 4 reads OpenAPI 3.0: the same document in 3.0
+            return json_response(openapi_document(docs.SWAGGER_UI_OPENAPI))
+        return docs.asset(asset)
 
     @rpc
     def contact(self, registration_id: str) -> dict | None:

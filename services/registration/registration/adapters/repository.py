@@ -6,15 +6,17 @@ returned where a use case changes them.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from registration.adapters.tables import Activity, Person, Registration, School
+from registration.adapters.tables import Activity, ApiKey, Person, Registration, School
 from registration.domain import model
 from registration.domain.sign_up import SignUp
 
@@ -28,7 +30,35 @@ def activity_of(row: Activity) -> model.Activity:
         sign_up_closes_at=row.sign_up_closes_at,
         session_ids=frozenset(s["session_id"] for s in row.details.get("sessions", [])),
         workshop_ids=frozenset(w["workshop_id"] for w in row.details.get("workshops", [])),
+        audience=frozenset(row.audience or ()),
+        sign_up_opens_at=row.sign_up_opens_at,
+        cancelled_at=row.cancelled_at,
     )
+
+
+def identity_key(
+    school_id: str | None, email: str, first_name: str, last_name: str, date_of_birth: date | None
+) -> str:
+    """Who a person is within their school: the same school, address, names and birth date.
+
+    Another school's sign-up of someone with the same details is another person record, so it
+    never finds, changes or reveals the first school's pupil. Stored unique, so two identical
+    sign-ups at once cannot make two records.
+    """
+    parts = (school_id or "", email.lower(), first_name, last_name, str(date_of_birth or ""))
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RegistrationFilter:
+    """What a list asks for; `visible_schools`/`host_school_id` narrow it to the caller's."""
+
+    activity_id: str | None = None
+    school_id: str | None = None
+    status: str | None = None
+    role: str | None = None
+    only_school_id: str | None = None  # a school key: its own people only
+    only_host_school_id: str | None = None  # a host key: its own activities only
 
 
 def school_of(row: School) -> model.School:
@@ -94,23 +124,36 @@ class Repository:
             for school_id, name in self.session.execute(select(School.id, School.name))
         }
 
-    def school_id_for_key(self, key_hash: str) -> str | None:
-        return self.session.scalar(select(School.id).filter_by(api_key_hash=key_hash))
+    # --- API keys ---------------------------------------------------------------------------
+
+    def active_key(self, key_hash: str) -> ApiKey | None:
+        return self.session.scalar(
+            select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        )
+
+    def key_named(self, name: str) -> ApiKey | None:
+        """The key of this name that still works."""
+        return self.session.scalar(
+            select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        )
+
+    def api_keys(self) -> list[ApiKey]:
+        return list(self.session.scalars(select(ApiKey).order_by(ApiKey.name, ApiKey.created_at)))
 
     # --- persons and registrations ----------------------------------------------------------
 
     def find_person(
-        self, email: str, first_name: str, last_name: str, date_of_birth: date | None
+        self,
+        school_id: str | None,
+        email: str,
+        first_name: str,
+        last_name: str,
+        date_of_birth: date | None,
     ) -> Person | None:
-        """One person record per person, so a pupil on several activities is one participant."""
-        return self.session.scalar(
-            select(Person).filter_by(
-                email=email.lower(),
-                first_name=first_name,
-                last_name=last_name,
-                date_of_birth=date_of_birth,
-            )
-        )
+        """One record per person within a school, so a pupil on several activities is one
+        participant (and another school's pupil with the same details another)."""
+        key = identity_key(school_id, email, first_name, last_name, date_of_birth)
+        return self.session.scalar(select(Person).filter_by(identity_key=key))
 
     def prior_registrations(self, person_id: str) -> list[model.PriorRegistration]:
         rows = self.session.execute(
@@ -131,10 +174,17 @@ class Repository:
                 first_name=sign_up.first_name,
                 last_name=sign_up.last_name,
                 date_of_birth=sign_up.date_of_birth,
+                school_id=sign_up.school.id if sign_up.school else None,
+            )
+            person.identity_key = identity_key(
+                person.school_id,
+                person.email,
+                person.first_name,
+                person.last_name,
+                person.date_of_birth,
             )
             self.session.add(person)
         person.role = sign_up.role
-        person.school_id = sign_up.school.id if sign_up.school else None
         person.school_year = sign_up.school_year
         person.municipality = sign_up.municipality
         person.phase = sign_up.phase
@@ -145,8 +195,70 @@ class Repository:
     def registration(self, registration_id: str) -> Registration | None:
         return self.session.get(Registration, registration_id)
 
+    def registration_with_host(
+        self, registration_id: str
+    ) -> tuple[Registration, str | None] | None:
+        """A registration and the school hosting its activity (who may see it)."""
+        row = self.session.execute(
+            select(Registration, Activity.host_school_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .where(Registration.id == registration_id)
+        ).first()
+        return (row[0], row[1]) if row else None
+
     def registration_by_idempotency_key(self, scoped_key: str) -> Registration | None:
         return self.session.scalar(select(Registration).filter_by(idempotency_key=scoped_key))
+
+    def active_registration(self, activity_id: str, person_id: str) -> Registration | None:
+        return self.session.scalar(
+            select(Registration).filter_by(
+                activity_id=activity_id,
+                person_id=person_id,
+                status=model.RegistrationStatus.SIGNED_UP,
+            )
+        )
+
+    def registrations(
+        self, where: RegistrationFilter, after: tuple[datetime, str] | None, limit: int | None
+    ) -> list[tuple[Registration, Person]]:
+        """Registrations with their person, oldest first (created_at, then id: a stable order
+        to page through); `after` is the last (created_at, id) of the previous page."""
+        query = (
+            select(Registration, Person)
+            .join(Person, Person.id == Registration.person_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .order_by(Registration.created_at, Registration.id)
+        )
+        for column, value in (
+            (Registration.activity_id, where.activity_id),
+            (Registration.school_id, where.school_id),
+            (Registration.status, where.status),
+            (Person.role, where.role),
+            (Registration.school_id, where.only_school_id),
+            (Activity.host_school_id, where.only_host_school_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if after is not None:
+            created_at, registration_id = after
+            query = query.where(
+                or_(
+                    Registration.created_at > created_at,
+                    and_(Registration.created_at == created_at, Registration.id > registration_id),
+                )
+            )
+        if limit is not None:
+            query = query.limit(limit)
+        return [(r, p) for r, p in self.session.execute(query).all()]
+
+    def active_sign_ups(self, activity_id: str) -> list[Registration]:
+        return list(
+            self.session.scalars(
+                select(Registration).filter_by(
+                    activity_id=activity_id, status=model.RegistrationStatus.SIGNED_UP
+                )
+            )
+        )
 
     def erase_person(self, person_id: str) -> bool:
         """Delete a person and every registration of theirs; False if there was no such person."""
@@ -179,7 +291,12 @@ class Repository:
         return {r.id: (r.first_name, r.last_name, r.school_id or "") for r in rows}
 
     def add_registration(
-        self, sign_up: SignUp, person: Person, idempotency_key: str | None, now: datetime
+        self,
+        sign_up: SignUp,
+        person: Person,
+        idempotency_key: str | None,
+        now: datetime,
+        request_hash: str | None = None,
     ) -> Registration:
         registration = Registration(
             id=str(uuid.uuid4()),
@@ -190,6 +307,7 @@ class Repository:
             preferences=sign_up.preferences.as_dict(),
             consent=sign_up.consent,
             idempotency_key=idempotency_key,
+            request_hash=request_hash,
             created_at=now,
         )
         self.add(registration)

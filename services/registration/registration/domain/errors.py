@@ -49,10 +49,61 @@ class SignUpClosed(RegistrationError):
         self.closed_at = closed_at
 
 
+class SignUpNotOpenYet(RegistrationError):
+    def __init__(self, activity_title: str, opens_at: datetime) -> None:
+        super().__init__(activity_title)
+        self.activity_title = activity_title
+        self.opens_at = opens_at
+
+
+class ActivityCancelled(RegistrationError):
+    """The activity was called off: no sign-ups, no changes."""
+
+    def __init__(self, activity_title: str) -> None:
+        super().__init__(activity_title)
+        self.activity_title = activity_title
+
+
 class AlreadySignedUp(RegistrationError):
     def __init__(self, activity_title: str) -> None:
         super().__init__(activity_title)
         self.activity_title = activity_title
+
+
+class IdempotencyKeyReused(RegistrationError):
+    """The Idempotency-Key was used before for a different request."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class InvalidInput(RegistrationError):
+    """Input (a query parameter, a changed activity) refused field by field, in Dutch."""
+
+    def __init__(self, violations: Sequence[RuleViolation]) -> None:
+        super().__init__(", ".join(v.field for v in violations))
+        self.violations = tuple(violations)
+
+
+class ActivityInUse(RegistrationError):
+    """An update would take away what sign-ups depend on; each obstacle is said in Dutch."""
+
+    def __init__(self, obstacles: Sequence[str]) -> None:
+        super().__init__("; ".join(obstacles))
+        self.obstacles = tuple(obstacles)
+
+
+class PreconditionRequired(RegistrationError):
+    """An update without If-Match: it could overwrite a change the caller has not seen."""
+
+
+class PreconditionFailed(RegistrationError):
+    """If-Match names a version that is no longer the current one."""
+
+    def __init__(self, current_etag: str) -> None:
+        super().__init__(current_etag)
+        self.current_etag = current_etag
 
 
 class NotFound(RegistrationError, LookupError):
@@ -83,6 +134,16 @@ class UnknownPerson(NotFound):
 
 class UnknownSchool(NotFound):
     what = "School"
+
+
+class UnknownKey(NotFound):
+    what = "API-sleutel"
+
+
+class KeyNameTaken(RegistrationError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class NoPlanYet(RegistrationError):

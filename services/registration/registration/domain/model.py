@@ -29,6 +29,27 @@ class Role(StrEnum):
 # The roles a sign-up may name (parents and mbo students do not sign up through the API yet).
 SIGN_UP_ROLES = (Role.PUPIL, Role.YOUNG_ADULT, Role.PROFESSIONAL)
 
+# Who an activity is for (lob_common.contracts.AUDIENCES), and the audience each role is part of.
+AUDIENCE_OF_ROLE = {
+    Role.PUPIL: "pupils",
+    Role.PROFESSIONAL: "professionals",
+    Role.PARENT: "parents",
+    Role.YOUNG_ADULT: "young_adults",
+    Role.MBO_STUDENT: "young_adults",
+}
+# An activity published without an audience is for these (DOMAIN.md's table of activities).
+DEFAULT_AUDIENCE = {
+    "infoday": ("pupils",),
+    "orientation_day": ("pupils", "young_adults"),
+    "career_event": ("pupils", "parents", "young_adults"),
+    "bus_tour": ("professionals",),
+    "network_meeting": ("professionals",),
+    "decanen_meeting": ("professionals",),
+    "campaign": ("professionals",),
+    "trajectory": ("professionals",),
+    "other": ("pupils", "professionals", "parents", "young_adults"),
+}
+
 
 class RegistrationStatus(StrEnum):
     SIGNED_UP = "signed_up"
@@ -54,6 +75,16 @@ class Activity:
     sign_up_closes_at: datetime | None = None
     session_ids: frozenset[str] = frozenset()
     workshop_ids: frozenset[str] = frozenset()
+    audience: frozenset[str] = frozenset()  # empty: DEFAULT_AUDIENCE of its kind
+    sign_up_opens_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @property
+    def for_whom(self) -> frozenset[str]:
+        return self.audience or frozenset(DEFAULT_AUDIENCE.get(self.kind, ()))
+
+    def is_for(self, role: Role) -> bool:
+        return AUDIENCE_OF_ROLE[role] in self.for_whom
 
     @property
     def day(self) -> date:
@@ -66,7 +97,10 @@ class Activity:
         return self.sign_up_closes_at or self.starts_at
 
     def is_open(self, now: datetime) -> bool:
-        return now < self.closes_at
+        return now < self.closes_at and not self.opens_later(now)
+
+    def opens_later(self, now: datetime) -> bool:
+        return self.sign_up_opens_at is not None and now < self.sign_up_opens_at
 
 
 @dataclass(frozen=True)

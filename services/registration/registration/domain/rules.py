@@ -68,6 +68,10 @@ def check_age(role: str | None, age: int | None) -> list[RuleViolation]:
     """Catches typing errors in the birth date; which ages fit depends on the role."""
     if age is None or role is None:  # missing or did not parse: the input named it
         return []
+    if age < 0:
+        return [
+            RuleViolation("date_of_birth", "De geboortedatum ligt na de dag van de activiteit.")
+        ]
     problems: list[RuleViolation] = []
     if age not in PLAUSIBLE_AGES and role != Role.PROFESSIONAL:
         problems.append(
@@ -98,6 +102,25 @@ def check_consent(
             "van een ouder of verzorger.",
         )
     ]
+
+
+AUDIENCE_WORDS = {
+    "pupils": "leerlingen",
+    "professionals": "professionals (decanen, mentoren, LOB-coördinatoren)",
+    "parents": "ouders",
+    "young_adults": "jongeren",
+}
+
+
+def check_audience(
+    title: str, role: Role | None, audience: Sequence[str], fits: bool
+) -> list[RuleViolation]:
+    """A sign-up's role must be among those the activity is for (e.g. no pupils at a
+    decanenkring). `fits`: Activity.is_for(role)."""
+    if role is None or fits:
+        return []
+    words = " en ".join(AUDIENCE_WORDS.get(a, a) for a in audience)
+    return [RuleViolation("role", f"'{title}' is alleen voor {words}.")]
 
 
 def phase_of(role: str | None, school_kind: str | None, given_phase: str | None) -> str | None:

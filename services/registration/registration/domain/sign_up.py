@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from registration.domain.caller import Caller
-from registration.domain.errors import AlreadySignedUp, InvalidSignUp, NotYourPupil, SignUpClosed
+from registration.domain.caller import Caller, CallerRole
+from registration.domain.errors import (
+    ActivityCancelled,
+    AlreadySignedUp,
+    InvalidSignUp,
+    NotAllowed,
+    NotYourPupil,
+    SignUpClosed,
+    SignUpNotOpenYet,
+)
 from registration.domain.model import (
     Activity,
     Consent,
@@ -31,6 +39,7 @@ from registration.domain.rules import (
     age_band,
     age_on,
     check_age,
+    check_audience,
     check_consent,
     check_preferences,
     needs_parent_consent,
@@ -59,8 +68,9 @@ class SignUp:
 
 
 def school_id_for(caller: Caller, request: SignUpRequest) -> str | None:
-    """A school's own pupils need not name their school; everyone else names it (or none)."""
-    if not caller.is_operator and request.role == Role.PUPIL:
+    """Whom a school signs up (its pupils, its mentors) belongs to that school, named or not;
+    the operator and the website name the school (or none)."""
+    if caller.role is CallerRole.SCHOOL:
         return caller.school_id
     return request.school_id
 
@@ -87,7 +97,7 @@ def check_sign_up(
     problems = [
         RuleViolation(name, "Dit veld is verplicht.")
         for name in ("first_name", "last_name", "email")
-        if not getattr(request, name)
+        if not (getattr(request, name) or "").strip()
     ]
     if request.activity_id is not None and activity is None:
         problems.append(
@@ -105,8 +115,14 @@ def check_sign_up(
         activity.session_ids,
         activity.workshop_ids,
     )
-    problems += check_age(request.role, age)
-    problems += check_consent(request.role, age, request.parent_email)
+    if request.role is not None:
+        problems += check_audience(
+            activity.title, request.role, sorted(activity.for_whom), activity.is_for(request.role)
+        )
+    age_problems = check_age(request.role, age)
+    problems += age_problems
+    if not age_problems:  # an impossible birth date says nothing about consent
+        problems += check_consent(request.role, age, request.parent_email)
     return problems
 
 
@@ -150,7 +166,9 @@ def decide_sign_up(
     `prior`: the person's registrations so far (empty for someone new); `input_errors`: the
     fields that did not parse.
     """
-    if not caller.may_sign_up_for(request.school_id):
+    if not caller.may_sign_up_for(request.school_id, request.role):
+        if caller.role is CallerRole.WEBSITE:
+            raise NotAllowed("De website kan alleen leerlingen en jongeren aanmelden.")
         raise NotYourPupil()
     age = age_on_the_day(request, activity)
     violations = merge_violations(
@@ -159,6 +177,11 @@ def decide_sign_up(
     if violations or activity is None or request.role is None:
         raise InvalidSignUp(violations)
     assert request.first_name and request.last_name and request.email  # checked above
+    if activity.cancelled_at is not None:
+        raise ActivityCancelled(activity.title)
+    if activity.opens_later(now):
+        assert activity.sign_up_opens_at is not None
+        raise SignUpNotOpenYet(activity.title, activity.sign_up_opens_at)
     if not activity.is_open(now):
         raise SignUpClosed(activity.title, activity.closes_at)
     if any(

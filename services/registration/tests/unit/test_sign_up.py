@@ -6,10 +6,13 @@ import pytest
 
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.errors import (
+    ActivityCancelled,
     AlreadySignedUp,
     InvalidSignUp,
+    NotAllowed,
     NotYourPupil,
     SignUpClosed,
+    SignUpNotOpenYet,
 )
 from registration.domain.model import (
     Activity,
@@ -30,6 +33,8 @@ OPERATOR = Caller(CallerRole.OPERATOR, key_name="operator")
 FAREL = School("farel-college", "Farel College", "vmbo", "Amersfoort")
 FAREL_KEY = Caller(CallerRole.SCHOOL, "farel-college", key_name="school:farel-college")
 CAREER_EVENT = Activity("loopbaan", "career_event", "Loopbaanevenement", DAY)
+NETWORK = Activity("netwerk", "network_meeting", "Lerend Netwerk", DAY)
+DECANENKRING = Activity("kring", "decanen_meeting", "Decanenkring", DAY)
 INFODAY = Activity(
     "vld",
     "infoday",
@@ -115,7 +120,7 @@ def test_a_pupil_needs_a_school_others_do_not():
     assert _fields(refused) == ["school_id"]
 
     professional = pupil(role=Role.PROFESSIONAL, school_id=None, date_of_birth=None)
-    assert decide(professional, school=None).school is None
+    assert decide(professional, activity=NETWORK, school=None).school is None
 
 
 @pytest.mark.parametrize(
@@ -130,11 +135,12 @@ def test_a_pupil_needs_a_school_others_do_not():
 )
 def test_ages_that_fit_the_role(role, birth, fine):
     request = pupil(role=role, date_of_birth=birth)
+    activity = NETWORK if role == Role.PROFESSIONAL else CAREER_EVENT
     if fine:
-        decide(request)
+        decide(request, activity=activity)
         return
     with pytest.raises(InvalidSignUp) as refused:
-        decide(request)
+        decide(request, activity=activity)
     assert _fields(refused)[0] == "date_of_birth"
 
 
@@ -173,3 +179,67 @@ def test_the_event_carries_no_personal_data():
     text = str(payload)
     for personal in ("Sanne", "de Vries", "sanne@example.nl", "2009", "age'"):
         assert personal not in text
+
+
+def test_a_pupil_cannot_sign_up_for_a_meeting_of_decanen():
+    with pytest.raises(InvalidSignUp) as refused:
+        decide(pupil(activity_id="kring"), activity=DECANENKRING)
+
+    assert _fields(refused) == ["role"]
+    assert "professionals" in refused.value.violations[0].message
+    mentor = pupil(activity_id="kring", role=Role.PROFESSIONAL, date_of_birth=None)
+    assert decide(mentor, activity=DECANENKRING).role == Role.PROFESSIONAL
+
+
+def test_an_activity_names_its_own_audience():
+    for_young_adults = Activity("x", "other", "Open dag", DAY, audience=frozenset({"young_adults"}))
+    with pytest.raises(InvalidSignUp):
+        decide(pupil(activity_id="x"), activity=for_young_adults)
+    young = pupil(activity_id="x", role=Role.YOUNG_ADULT, school_id=None)
+    assert decide(young, activity=for_young_adults, school=None).role == Role.YOUNG_ADULT
+
+
+def test_a_sign_up_before_it_opens_or_for_a_cancelled_activity_is_refused():
+    later = Activity(
+        "later", "career_event", "Later", DAY, sign_up_opens_at=NOW + timedelta(days=1)
+    )
+    called_off = Activity("af", "career_event", "Afgelast", DAY, cancelled_at=NOW)
+
+    with pytest.raises(SignUpNotOpenYet) as not_yet:
+        decide(pupil(activity_id="later"), activity=later)
+    with pytest.raises(ActivityCancelled):
+        decide(pupil(activity_id="af"), activity=called_off)
+    assert not_yet.value.opens_at == NOW + timedelta(days=1)
+    opened = Activity("o", "career_event", "Open", DAY, sign_up_opens_at=NOW - timedelta(hours=1))
+    assert decide(pupil(activity_id="o"), activity=opened)
+
+
+def test_a_birth_date_after_the_day_is_named_alone():
+    with pytest.raises(InvalidSignUp) as refused:
+        decide(pupil(date_of_birth=DAY.date() + timedelta(days=10)))
+    assert _fields(refused) == ["date_of_birth"]  # no unrelated parent_email
+
+
+def test_names_of_only_spaces_are_missing():
+    with pytest.raises(InvalidSignUp) as refused:
+        decide(pupil(first_name="   ", last_name="\t"))
+    assert _fields(refused) == ["first_name", "last_name"]
+
+
+def test_whom_a_school_signs_up_belongs_to_that_school_whatever_the_role():
+    mentor = pupil(
+        activity_id="netwerk", role=Role.PROFESSIONAL, school_id=None, date_of_birth=None
+    )
+    assert decide(mentor, activity=NETWORK, caller=FAREL_KEY).school == FAREL
+
+
+def test_the_website_signs_up_pupils_and_young_adults_of_any_school_but_no_professionals():
+    website = Caller(CallerRole.WEBSITE, key_name="website")
+    element = School("het-element", "Het Element", "vmbo", "Amersfoort")
+
+    signed = decide(pupil(school_id="het-element"), school=element, caller=website)
+    with pytest.raises(NotAllowed, match="website"):
+        decide(
+            pupil(activity_id="netwerk", role=Role.PROFESSIONAL), activity=NETWORK, caller=website
+        )
+    assert signed.school == element
