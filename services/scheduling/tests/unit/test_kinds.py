@@ -212,3 +212,10 @@ def test_an_info_day_whose_search_hits_its_limit_still_gets_every_programme():
     assert len(outcome.programmes) == 2
     assert "time limit" in outcome.metrics["warning"]
     assert outcome.metrics["gap_to_upper_bound"] > 0
+
+
+def test_settings_keep_their_defaults_when_unset_and_take_what_is_set():
+    assert Settings.from_config({"ORIENTATION_MIN_BOOKINGS": None}) == Settings()
+    assert Settings.from_config(
+        {"PROMOTION_CUTOFF_HOURS": 24, "INFODAY_TIME_LIMIT_SECONDS": "5"}
+    ) == Settings(promotion_cutoff=timedelta(hours=24), infoday_time_limit_s=5.0)
