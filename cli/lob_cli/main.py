@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from lob_cli.services import SERVICES, migrate_service, open_database
-from lob_common.config import service_config
 
 SERVICE_NAMES = click.Choice(sorted(SERVICES))
 
@@ -234,6 +233,7 @@ def dead_letters() -> None:
 @click.option("--limit", default=50, show_default=True)
 def dead_letters_list(service: str, limit: int) -> None:
     """Show parked messages of SERVICE (they stay parked)."""
+    from lob_common.config import service_config
     from lob_common.messaging import dead_letter_counts, list_dead_letters
 
     uri = service_config(service)["AMQP_URI"]
@@ -251,6 +251,7 @@ def dead_letters_list(service: str, limit: int) -> None:
 @click.option("--limit", default=None, type=int, help="At most this many messages.")
 def dead_letters_replay(service: str, limit: int | None) -> None:
     """Put parked messages of SERVICE back in their queues (after fixing the cause)."""
+    from lob_common.config import service_config
     from lob_common.messaging import replay_dead_letters
 
     moved = replay_dead_letters(service_config(service)["AMQP_URI"], service, limit)
