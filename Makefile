@@ -4,8 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := libs/common services/registration services/scheduling services/notifications \
-            services/reporting cli libs/testing
-PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
+            services/reporting cli
+# Tests and benchmarks only; the runtime image does not install these.
+DEV_PACKAGES := libs/testing
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES) $(DEV_PACKAGES))
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-fast lint format bench migrate lock k8s clean help
@@ -24,7 +26,7 @@ $(STAMP): requirements.lock $(PYPROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-		$(addprefix -e ,$(PACKAGES))
+		$(addprefix -e ,$(PACKAGES) $(DEV_PACKAGES))
 	@touch $(STAMP)
 
 run: install
@@ -50,6 +52,7 @@ bench: install
 	$(BIN)/python bench/signup_bench.py
 	$(BIN)/python bench/infoday_bench.py
 	$(BIN)/python bench/orientation_bench.py
+	$(BIN)/python bench/roster_bench.py
 
 k8s:
 	@for overlay in deploy/k8s/overlays/*/; do \

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 
-from scheduling.domain.bus_tour import BusTourError, Stop, plan_itinerary
+from scheduling.domain.itinerary import ItineraryError, Stop, plan_itinerary
 from scheduling.domain.orientation import Workshop, WorkshopRequest, allocate_workshops
 
 OPENS = datetime(2026, 11, 2, 9, 0)
@@ -143,7 +143,7 @@ def bench_tours() -> None:
             try:
                 plan_itinerary(depot, departure, stops)
                 feasible += 1
-            except BusTourError:
+            except ItineraryError:
                 pass
             times.append((time.perf_counter() - started) * 1000)
         print(f"| {count} | 20 | {feasible} | {sum(times) / 20:.1f} | {max(times):.1f} |")

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from lob_common.db import DatabaseHandle, make_engine
 from lob_testing import OPERATOR_KEY, base_url, poll, service_test_config
+from lob_testing.openapi import OpenApiCheck
 from registration.adapters.tables import Base
 from registration.demo import seed
 from registration.handlers import issue_school_key
@@ -86,15 +87,23 @@ def _plan(scheduling):
     poll(planned, what="a plan of all six sign-ups")
 
 
+PROGRAMMES = "/activities/{activity_id}/programmes"
+ROOM_LISTS = "/activities/{activity_id}/room-lists"
+
+
+def _document_check(url):
+    return OpenApiCheck(requests.get(f"{url}/openapi.json").json())
+
+
 def test_a_school_gets_its_own_pupils_programmes_with_names(both):
     url, db, scheduling = both
+    check = _document_check(url)
     key = issue_school_key(db, "farel-college")
-    assert (
-        requests.get(
-            f"{url}/activities/vld/programmes", headers={"Authorization": f"Bearer {key}"}
-        ).status_code
-        == 404
+    not_yet = requests.get(
+        f"{url}/activities/vld/programmes", headers={"Authorization": f"Bearer {key}"}
     )
+    assert not_yet.status_code == 404
+    check(not_yet, "GET", PROGRAMMES)
     _plan(scheduling)
 
     response = requests.get(
@@ -103,6 +112,7 @@ def test_a_school_gets_its_own_pupils_programmes_with_names(both):
 
     assert response.status_code == 200
     assert PlanOut().validate(response.json()) == {}
+    check(response, "GET", PROGRAMMES)
     programmes = response.json()["programmes"]
     assert {p["school_id"] for p in programmes} == {"farel-college"}
     assert sorted(p["first_name"] for p in programmes) == ["Leerling0", "Leerling1", "Leerling2"]
@@ -124,16 +134,24 @@ def test_the_operator_prints_room_lists(both):
     assert rows[0] == ["ronde", "sessie", "titel", "aanbieder", "school", "achternaam", "voornaam"]
     assert len(rows) - 1 == 18  # six pupils, three rounds
     assert {r[4] for r in rows[1:]} == {"Farel College", "Het Element"}
-    as_json = requests.get(f"{url}/activities/vld/room-lists", headers=OPERATOR).json()
-    assert RoomListsOut().validate(as_json) == {}
+    as_json = requests.get(f"{url}/activities/vld/room-lists", headers=OPERATOR)
+    assert RoomListsOut().validate(as_json.json()) == {}
+    check = _document_check(url)
+    check(response, "GET", ROOM_LISTS)
+    check(as_json, "GET", ROOM_LISTS)
+    check(
+        requests.get(f"{url}/activities/nog-niet/room-lists", headers=OPERATOR), "GET", ROOM_LISTS
+    )
 
 
 def test_when_scheduling_is_down_schools_get_a_clear_503(both):
     url, _, scheduling = both
+    check = _document_check(url)
     scheduling.stop()
     response = requests.get(f"{url}/activities/vld/programmes", headers=OPERATOR)
     assert response.status_code == 503
     assert response.json()["code"] == "scheduling-unavailable"
+    check(response, "GET", PROGRAMMES)
 
 
 def test_an_orientation_day_seats_by_ranking_and_a_cancellation_promotes_the_first_in_line(both):

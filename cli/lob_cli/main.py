@@ -1,5 +1,5 @@
 """`lob`: the operator's tool. Run the system, migrate, seed the demo season, look after dead
-letters, issue school keys, make plans (`lob schedule ...`)."""
+letters, manage API keys (`lob key ...`), make plans (`lob schedule ...`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from lob_cli.services import SERVICES, migrate_service, open_database
-from lob_common.config import service_config
 
 SERVICE_NAMES = click.Choice(sorted(SERVICES))
 
@@ -135,7 +134,8 @@ def seed_demo(refresh: bool) -> None:
 @lob.command("school-key")
 @click.argument("school_id")
 def school_key(school_id: str) -> None:
-    """Issue a new API key for a school (its previous key stops working)."""
+    """Issue a new API key for a school (its previous key stops working). Short for
+    `lob key create --role school --school SCHOOL_ID --name SCHOOL_ID` after revoking."""
     from registration.handlers import issue_school_key
 
     try:
@@ -145,6 +145,67 @@ def school_key(school_id: str) -> None:
             f"no school with id {school_id!r}; see `lob seed-demo`"
         ) from None
     click.echo(key)
+
+
+@lob.group()
+def key() -> None:
+    """Named API keys with a role: operator, school (one school), website (the regional site),
+    host (an mbo college: the lists of its own activities)."""
+
+
+@key.command("create")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["operator", "school", "website", "host"]),
+    help="What the key may do.",
+)
+@click.option("--school", "school_id", help="school and host keys: the school's id.")
+@click.option("--name", required=True, help="How the key is listed and revoked.")
+def key_create(role: str, school_id: str | None, name: str) -> None:
+    """Make a key and print it. It is shown this once: only its hash is stored."""
+    from registration.auth import create_key
+    from registration.domain.caller import CallerRole
+    from registration.domain.errors import InvalidInput, KeyNameTaken, UnknownSchool
+
+    try:
+        secret = create_key(open_database("registration"), name, CallerRole(role), school_id)
+    except InvalidInput as exc:
+        raise click.UsageError("; ".join(v.message for v in exc.violations)) from None
+    except UnknownSchool:
+        raise click.ClickException(f"no school with id {school_id!r}") from None
+    except KeyNameTaken:
+        raise click.ClickException(
+            f"a key named {name!r} exists; revoke it first or choose another name"
+        ) from None
+    click.echo(secret)
+
+
+@key.command("list")
+def key_list() -> None:
+    """Every key: name, role, school, when made and (if so) revoked. Never the key itself."""
+    from registration.auth import list_keys
+
+    for info in list_keys(open_database("registration")):
+        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        click.echo(
+            f"{info.name}\t{info.role}\t{info.school_id or '-'}\t"
+            f"created {info.created_at:%Y-%m-%d %H:%M}\t{state}"
+        )
+
+
+@key.command("revoke")
+@click.argument("name")
+def key_revoke(name: str) -> None:
+    """The key NAME stops working at once."""
+    from registration.auth import revoke_key
+    from registration.domain.errors import UnknownKey
+
+    try:
+        revoke_key(open_database("registration"), name)
+    except UnknownKey:
+        raise click.ClickException(f"no active key named {name!r} (see `lob key list`)") from None
+    click.echo(f"revoked {name}")
 
 
 @lob.command()
@@ -197,6 +258,7 @@ def dead_letters() -> None:
 @click.option("--limit", default=50, show_default=True)
 def dead_letters_list(service: str, limit: int) -> None:
     """Show parked messages of SERVICE (they stay parked)."""
+    from lob_common.config import service_config
     from lob_common.messaging import dead_letter_counts, list_dead_letters
 
     uri = service_config(service)["AMQP_URI"]
@@ -214,6 +276,7 @@ def dead_letters_list(service: str, limit: int) -> None:
 @click.option("--limit", default=None, type=int, help="At most this many messages.")
 def dead_letters_replay(service: str, limit: int | None) -> None:
     """Put parked messages of SERVICE back in their queues (after fixing the cause)."""
+    from lob_common.config import service_config
     from lob_common.messaging import replay_dead_letters
 
     moved = replay_dead_letters(service_config(service)["AMQP_URI"], service, limit)
@@ -221,9 +284,11 @@ def dead_letters_replay(service: str, limit: int | None) -> None:
 
 
 def _add_service_commands() -> None:
+    from lob_cli.report import report
     from lob_cli.schedule import schedule
 
     lob.add_command(schedule)
+    lob.add_command(report)
 
 
 _add_service_commands()

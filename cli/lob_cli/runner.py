@@ -161,6 +161,8 @@ _SUPERVISORD_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<level>[A-Z]+) (?P<message>.*)$"
 )
 _EXITED = re.compile(r"^exited: (?P<name>\S+) \((?P<how>.*); not expected\)$")
+# What supervisord says at every start as root and with a socket in var/: nothing to act on.
+_EXPECTED_CRITICAL = ("Server 'unix_http_server' running", "Supervisor is running as root")
 _STOPPED = re.compile(r"^stopped: (?P<name>\S+) \((?P<how>.*)\)$")
 
 
@@ -275,7 +277,7 @@ class Supervisor:
             self.say("lob", f"{died['name']} died ({died['how']}); restarting it")
         elif stopped := _STOPPED.match(message):
             self._stop_lines[stopped["name"]] = stopped["how"]
-        elif level in ("ERRO", "CRIT") and "Server 'unix_http_server' running" not in message:
+        elif level in ("ERRO", "CRIT") and not message.startswith(_EXPECTED_CRITICAL):
             self.say("lob", f"supervisord: {message}")
 
     def rpc(self) -> Any:

@@ -11,11 +11,12 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import MetaData
+if TYPE_CHECKING:  # imported where used: `lob schedule infoday` starts without a database
+    from sqlalchemy import MetaData
 
-from lob_common.config import service_config, service_config_path
-from lob_common.db import DatabaseHandle, make_engine, migrate
+    from lob_common.db import DatabaseHandle
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class ServiceInfo:
 
     @property
     def config_path(self) -> Path:
+        from lob_common.config import service_config_path
+
         return service_config_path(self.name)
 
     @property
@@ -55,6 +58,9 @@ SERVICES = {
 
 
 def migrate_service(name: str) -> None:
+    from lob_common.config import service_config
+    from lob_common.db import make_engine, migrate
+
     info = SERVICES[name]
     engine = make_engine(service_config(name)["DATABASE_URL"])
     try:
@@ -65,6 +71,9 @@ def migrate_service(name: str) -> None:
 
 def open_database(name: str) -> DatabaseHandle:
     """SERVICE's database, migrated to the newest schema, for a command outside nameko."""
+    from lob_common.config import service_config
+    from lob_common.db import DatabaseHandle, make_engine, migrate
+
     info = SERVICES[name]
     engine = make_engine(service_config(name)["DATABASE_URL"])
     migrate(engine, info.migrations, lock_name=name)

@@ -500,3 +500,6 @@ def test_image_installs_every_package_the_makefile_installs():
     assert "requirements.lock" in dockerfile, "the image does not install the pinned lock"
     for package in packages:
         assert package in dockerfile, f"the image does not install {package}"
+    dev_packages = re.search(r"^DEV_PACKAGES := (\S+)", makefile, re.MULTILINE).group(1).split()
+    for package in dev_packages:
+        assert package not in dockerfile, f"the runtime image installs the dev package {package}"

@@ -22,10 +22,10 @@ from lob_testing import free_port, isolated_vhost, poll, port_open
 
 pytestmark = pytest.mark.e2e
 LOB = str(Path(sys.executable).parent / "lob")
-# A clean Ctrl-C stop takes 1-2 s. Well under the grace period, so a child that the supervisor
-# had to SIGKILL after STOP_GRACE_SECONDS cannot pass unnoticed.
-PROMPT_STOP_SECONDS = 8
-assert PROMPT_STOP_SECONDS < STOP_GRACE_SECONDS
+# A clean Ctrl-C stop takes 2-4 s on an idle machine, up to 10 s on the shared one under load
+# (every service stops at once, each in 1-3 s of its own). A child that needs the SIGKILL
+# after STOP_GRACE_SECONDS is named in the output ("killed"), which the test also checks.
+PROMPT_STOP_SECONDS = STOP_GRACE_SECONDS
 _BROKER = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 

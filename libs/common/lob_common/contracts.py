@@ -345,7 +345,12 @@ CONTRACTS: dict[str, Contract] = {
 # is never dropped because its consumer has not started yet. A consumer's event handler refuses
 # to start if its subscription is missing here, which keeps this table true.
 SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("registration", "activity_published"): ("scheduling.handle_activity_published",),
+    ("registration", "activity_published"): (
+        "scheduling.handle_activity_published",
+        "reporting.handle_activity_published",
+    ),
+    ("registration", "activity_cancelled"): ("reporting.handle_activity_cancelled",),
+    ("registration", "school_registered"): ("reporting.handle_school_registered",),
     ("registration", "signed_up"): (
         "scheduling.handle_signed_up",
         "notifications.handle_signed_up",

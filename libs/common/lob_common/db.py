@@ -147,12 +147,26 @@ def migrate(engine: Engine, script_location: str | Path, lock_name: str = "") ->
     """
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(script_location))
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            key = zlib.crc32(f"lob-migrate:{lock_name or script_location}".encode())
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # SQLite changes a table by copying it, dropping it and renaming the copy (Alembic's
+            # batch mode), which foreign keys of rows in other tables refuse half-way. Off
+            # during the migration (it must be set outside a transaction), checked after it.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                key = zlib.crc32(f"lob-migrate:{lock_name or script_location}".encode())
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
 
 
 def run_migrations_online(target_metadata: MetaData) -> None:

@@ -18,11 +18,14 @@ from typing import Any
 
 from kombu.utils.limits import TokenBucket
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from lob_common import metrics
 
 PROBLEM_JSON = "application/problem+json"
+# A JSON request body larger than this is refused (413) before it is read.
+MAX_JSON_BYTES = 1024 * 1024
 
 
 def _default(value: Any) -> Any:
@@ -88,6 +91,25 @@ def not_found(what: str) -> Problem:
     return Problem(404, "not-found", "Niet gevonden", f"{what} bestaat niet.")
 
 
+def from_http_exception(exc: HTTPException) -> Problem:
+    """werkzeug's own refusals (no such address, method, too large ...) as problem+json."""
+    status = exc.code or 500
+    if status == 404:
+        return Problem(404, "not-found", "Niet gevonden", "Dit adres bestaat niet.")
+    if status == 405:
+        allowed = ", ".join(getattr(exc, "valid_methods", None) or [])
+        return Problem(
+            405,
+            "method-not-allowed",
+            "Methode niet toegestaan",
+            f"Dit adres kent deze methode niet; wel: {allowed}.",
+            headers={"Allow": allowed},
+        )
+    if status == 413:
+        return too_large(MAX_JSON_BYTES)
+    return Problem(status, f"http-{status}", exc.name, "")
+
+
 def unauthorized() -> Problem:
     return Problem(
         401,
@@ -108,8 +130,17 @@ def invalid(
     return Problem(422, "validation-error", "De invoer klopt niet", detail, errors)
 
 
-def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400/415 problem saying what is wrong with it."""
+def too_large(limit: int) -> Problem:
+    return Problem(
+        413,
+        "payload-too-large",
+        "Te groot",
+        f"Het verzoek is groter dan {limit // 1024} kB; stuur minder tegelijk.",
+    )
+
+
+def read_json(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The request body as JSON, or a 400/413/415 problem saying what is wrong with it."""
     if request.mimetype != "application/json":
         raise Problem(
             415,
@@ -117,7 +148,11 @@ def read_json(request: Request) -> Any:
             "Verkeerd formaat",
             "Stuur de gegevens als JSON met Content-Type: application/json.",
         )
-    raw = request.get_data(cache=True)
+    request.max_content_length = max_bytes  # also enforced while reading a chunked body
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise too_large(max_bytes) from None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -207,15 +242,6 @@ def same_secret(given: str | None, expected: str | None) -> bool:
 # The WSGI environ key of a function that ends the connection after the current response, so that
 # the server does not read (to discard) a body we refused. Set by lob_common.providers' server.
 CLOSE_CONNECTION = "lob.close_connection"
-
-
-def too_large(max_bytes: int) -> Problem:
-    return Problem(
-        413,
-        "payload-too-large",
-        "Verzoek te groot",
-        f"Stuur hoogstens {max_bytes // 1024} kB per verzoek.",
-    )
 
 
 def length_required() -> Problem:

@@ -42,11 +42,27 @@ class JsonFormatter(_JsonFormatter):
         super().__init__(*args, **kwargs)
 
 
+def printable(text: str) -> str:
+    """`text` with every control character escaped (a newline becomes \\n): a value from
+    outside (a URL path) can then never forge a log line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record for a person watching `make run`; only a traceback adds lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return printable(super().formatMessage(record))
+
+
 def formatter() -> logging.Formatter:
-    """JSON by default; LOG_FORMAT=text gives short lines for a person watching `make run`,
-    each naming its service (`lob run` shows all services' lines in one stream)."""
+    """JSON by default (one object per line: json escapes newlines); LOG_FORMAT=text gives
+    short lines for a person watching `make run`, each naming its service (`lob run` shows all
+    services' lines in one stream)."""
     if os.environ.get("LOG_FORMAT", "json") == "text":
-        return logging.Formatter(
+        return TextFormatter(
             "%(asctime)s %(service)13s | %(levelname)-7s %(name)s: %(message)s",
             "%H:%M:%S",
             defaults={"service": ""},

@@ -20,10 +20,11 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import HttpOnlyProtocol
+from nameko.web.server import HttpOnlyProtocol, WsgiApp
 from nameko.web.server import WebServer as NamekoWebServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
@@ -35,9 +36,10 @@ from lob_common.http import (
     HttpGuard,
     Problem,
     UnauthenticatedLimiter,
+    from_http_exception,
     json_response,
 )
-from lob_common.logging import correlation_id
+from lob_common.logging import correlation_id, printable
 from lob_common.messaging import dead_letter_counts
 from lob_common.outbox import OutboxRelay
 
@@ -147,6 +149,7 @@ class WebServer(NamekoWebServer):
     - A connection that sends nothing for HTTP_READ_TIMEOUT_SECONDS (10) is closed, so slow or
       stalled clients cannot hold connections and green threads for ever.
     - HttpGuard refuses oversized bodies and floods of unauthenticated requests before any work.
+    - An unknown address or method is answered as problem+json (ProblemWsgiApp).
     - One access line per request, ours (ApiHandler); eventlet's own line is off.
     """
 
@@ -161,8 +164,9 @@ class WebServer(NamekoWebServer):
     def get_wsgi_app(self) -> Any:
         config = self.container.config
         return HttpGuard(
-            super().get_wsgi_app(),
-            max_body_bytes=int(config.get("HTTP_MAX_BODY_BYTES", 1024 * 1024)),
+            ProblemWsgiApp(self),
+            # The outer bound, above every endpoint's own (JSON 1 MiB, a roster file 5 MiB).
+            max_body_bytes=int(config.get("HTTP_MAX_BODY_BYTES", 8 * 1024 * 1024)),
             limiter=UnauthenticatedLimiter(
                 burst=int(config.get("HTTP_UNAUTHENTICATED_BURST", 20)),
                 per_second=float(config.get("HTTP_UNAUTHENTICATED_PER_SECOND", 1)),
@@ -191,6 +195,29 @@ def _flag(value: Any) -> bool:
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: no access log
 
 
+def log_access(method: str, path: str, status: int, seconds: float) -> None:
+    """The one access line of a request. Paths only (ids, never query strings or bodies),
+    escaped: a %0A in a URL must not start a line of its own in the log."""
+    log.info("%s %s %d %.0f ms", printable(method), printable(path), status, seconds * 1000)
+
+
+class ProblemWsgiApp(WsgiApp):
+    """nameko's WSGI app, but an unknown address or method is answered as problem+json (and
+    logged once, like every request)."""
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            adapter.match()
+        except HTTPException as exc:
+            request = Request(environ, shallow=True)
+            response = from_http_exception(exc).response()
+            log_access(request.method, request.path, response.status_code, 0.0)
+            metrics.HTTP_REQUESTS.labels(request.method, "(unknown)", str(exc.code)).inc()
+            return response(environ, start_response)
+        return super().__call__(environ, start_response)
+
+
 class ApiHandler(HttpRequestHandler):
     """nameko's @http with problem+json errors, request metrics and no stack traces to clients."""
 
@@ -213,15 +240,15 @@ class ApiHandler(HttpRequestHandler):
         seconds = time.perf_counter() - started
         metrics.HTTP_REQUESTS.labels(self.method, self.url, str(response.status_code)).inc()
         metrics.HTTP_DURATION.labels(self.method, self.url).observe(seconds)
-        if self.url not in QUIET_PATHS:  # paths only: ids, never query strings or bodies
-            log.info(
-                "%s %s %d %.0f ms", self.method, request.path, response.status_code, seconds * 1000
-            )
+        if self.url not in QUIET_PATHS:
+            log_access(self.method, request.path, response.status_code, seconds)
         return response
 
     def response_from_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Problem):
             return exc.response()
+        if isinstance(exc, HTTPException):  # e.g. werkzeug's 413 while reading a body
+            return from_http_exception(exc).response()
         log.error("unexpected %s in %s %s", type(exc).__name__, self.method, self.url)
         return Problem(
             500,

@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from lob_common.db import DatabaseHandle
 from lob_common.timeutil import AMSTERDAM
 from registration import handlers
-from registration.adapters.tables import Activity, School
+from registration.adapters.repository import Repository
+from registration.domain.model import School
 
 SCHOOLS: list[tuple[str, str, str, str]] = [
     ("t-atrium", "'t Atrium", "vmbo", "Amersfoort"),
@@ -249,22 +248,19 @@ def demo_activities(today: date) -> list[dict[str, Any]]:
 
 
 def seed(db: DatabaseHandle, today: date, refresh: bool = False) -> dict[str, int]:
-    """Create the demo schools and publish the demo activities that do not exist yet.
+    """Register the demo schools and publish the demo activities that do not exist yet.
 
-    `refresh` republishes existing ones too (their dates move to the next occurrence).
+    A school that is new or changed is announced (school_registered); `refresh` republishes
+    existing activities too (their dates move to the next occurrence).
     """
+    for ident, name, kind, municipality in SCHOOLS:
+        handlers.register_school(db, School(ident, name, kind, municipality))
     with db() as uow:
-        for ident, name, kind, municipality in SCHOOLS:
-            school = uow.session.get(School, ident) or School(id=ident)
-            school.name, school.kind, school.municipality = name, kind, municipality
-            uow.session.merge(school)
-        uow.commit()
-    with db() as uow:
-        existing = set(uow.session.scalars(select(Activity.id)))
+        existing = Repository(uow.session).activity_ids()
     created = 0
     for activity in demo_activities(today):
         if activity["id"] in existing and not refresh:
             continue
-        _, was_new = handlers.publish_activity(db, activity)
+        _, was_new, _ = handlers.publish_activity(db, activity, force=True)
         created += was_new
     return {"schools": len(SCHOOLS), "activities_created": created}

@@ -1,125 +1,157 @@
-"""Registration's use cases: authenticate, publish an activity, sign up, look up a contact.
+"""Registration's use cases: publish an activity, register a school, sign up, cancel, erase.
 
-Each use case runs in one unit of work: the change and the event it emits commit together.
+Each runs in one unit of work (the change and the events it emits commit together): it reads
+through the repository, lets the domain decide, writes, emits. Refusals are domain exceptions
+(registration.domain.errors); registration.problems says how each is answered.
 """
 
 from __future__ import annotations
 
-import csv
+import base64
+import binascii
 import hashlib
-import io
-import secrets
-import uuid
-from dataclasses import dataclass
+import json
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
-from werkzeug.wrappers import Request
+from sqlalchemy.exc import IntegrityError
 
 from lob_common import metrics
 from lob_common.contracts import ACTIVITY_SPEC_FIELDS
 from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
-from lob_common.http import (
-    Problem,
-    bearer_token,
-    field_errors,
-    forbidden,
-    invalid,
-    not_found,
-    same_secret,
-    unauthorized,
+from lob_common.http import field_errors
+from lob_common.timeutil import local_date
+from registration import auth
+from registration.adapters.repository import (
+    RegistrationFilter,
+    Repository,
+    school_of,
 )
-from lob_common.timeutil import local, local_date
 from registration.adapters.tables import Activity, Person, Registration, School
-from registration.domain.rules import (
-    age_band,
-    age_on,
-    check_preferences,
-    consent_required,
-    phase_of,
+from registration.domain import model
+from registration.domain.caller import Caller, CallerRole
+from registration.domain.catalogue import obstacles_to_update
+from registration.domain.errors import (
+    ActivityCancelled,
+    ActivityInUse,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotAllowed,
+    PreconditionFailed,
+    PreconditionRequired,
+    UnknownActivity,
+    UnknownRegistration,
+)
+from registration.domain.rules import RuleViolation, age_band, age_on
+from registration.domain.sign_up import (
+    SignUp,
+    decide_sign_up,
+    school_id_for,
+    signed_up_payload,
 )
 from registration.schemas import SignUpIn
+from registration.views import (
+    activity_view,
+    registration_list_item,
+    registration_view,
+    registrations_csv,
+)
+
+# --- the catalogue -----------------------------------------------------------------------------
+
+ACTIVITY_COLUMNS = (
+    "kind",
+    "title",
+    "starts_at",
+    "ends_at",
+    "location",
+    "capacity",
+    "sign_up_closes_at",
+)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the operator (everything) or one school (its own pupils only)."""
-
-    kind: str  # "operator" or "school"
-    school_id: str | None = None
-
-    @property
-    def is_operator(self) -> bool:
-        return self.kind == "operator"
+def etag(activity: Activity) -> str:
+    """The version an update must name in If-Match (unquoted; the HTTP layer quotes it)."""
+    return f"v{activity.version}"
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def publish_activity(
+    db: DatabaseHandle,
+    data: dict[str, Any],
+    if_match: Collection[str] | None = None,
+    force: bool = False,
+) -> tuple[dict[str, Any], bool, str]:
+    """Create or update an activity and announce it; returns (view, created, ETag).
 
-
-def authenticate(db: DatabaseHandle, request: Request, operator_key: str | None) -> Caller:
-    token = bearer_token(request)
-    if same_secret(token, operator_key):
-        return Caller("operator")
-    if token:
-        with db() as uow:
-            school_id = uow.session.scalar(
-                select(School.id).filter_by(api_key_hash=hash_key(token))
-            )
-        if school_id:
-            return Caller("school", school_id)
-    raise unauthorized()
-
-
-def require_operator(caller: Caller) -> None:
-    if not caller.is_operator:
-        raise forbidden("Alleen de regionale projectgroep (operator) mag dit.")
-
-
-def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
-    """A new API key for a school (the old one stops working). Only its hash is stored."""
-    key = "sch_" + secrets.token_urlsafe(24)
+    An update must name the current ETag in `if_match` ("*": any), unless `force` (the demo
+    seed); it may not change the kind of, or take away what people are in from, an activity
+    with sign-ups.
+    """
     with db() as uow:
-        school = uow.session.get(School, school_id)
-        if school is None:
-            raise LookupError(f"school {school_id} does not exist")
-        school.api_key_hash = hash_key(key)
-        uow.commit()
-    return key
-
-
-# --- activities --------------------------------------------------------------------------------
-
-
-def publish_activity(db: DatabaseHandle, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Create or update an activity and announce it; returns (activity, created)."""
-    details = {k: data[k] for k in ACTIVITY_SPEC_FIELDS}
-    with db() as uow:
-        activity = uow.session.get(Activity, data["id"])
+        repo = Repository(uow.session)
+        activity = repo.activity_row(data["id"])
         created = activity is None
-        if created:
-            activity = Activity(id=data["id"])
+        details = json_ready({k: data[k] for k in ACTIVITY_SPEC_FIELDS})
+        if data.get("host_school_id") and repo.school(data["host_school_id"]) is None:
+            raise InvalidInput(
+                [RuleViolation("host_school_id", f"Onbekende school: {data['host_school_id']}.")]
+            )
+        if activity is None:
+            activity = Activity(id=data["id"], version=1)
             uow.session.add(activity)
-        for key in (
-            "kind",
-            "title",
-            "starts_at",
-            "ends_at",
-            "location",
-            "capacity",
-            "sign_up_closes_at",
-        ):
+        else:
+            _may_update(repo, activity, data["kind"], details, if_match, force)
+            activity.version += 1
+        for key in ACTIVITY_COLUMNS:
             setattr(activity, key, data[key])
-        activity.details = json_ready(details)
+        activity.sign_up_opens_at = data.get("sign_up_opens_at")
+        activity.host_school_id = data.get("host_school_id")
+        activity.audience = sorted(
+            set(data.get("audience") or model.DEFAULT_AUDIENCE.get(data["kind"], ()))
+        )
+        activity.details = details
         activity.published_at = utcnow()
         uow.session.flush()
-        uow.emit("activity_published", _activity_event(activity))
+        uow.emit("activity_published", _activity_published(activity))
         uow.commit()
-        return activity_view(activity), created
+        return activity_view(activity), created, etag(activity)
 
 
-def _activity_event(activity: Activity) -> dict[str, Any]:
+def _may_update(
+    repo: Repository,
+    activity: Activity,
+    kind: str,
+    details: dict[str, Any],
+    if_match: Collection[str] | None,
+    force: bool,
+) -> None:
+    if activity.cancelled_at is not None:
+        raise ActivityCancelled(activity.title)
+    if not force:
+        if not if_match:
+            raise PreconditionRequired()
+        if "*" not in if_match and etag(activity) not in if_match:
+            raise PreconditionFailed(etag(activity))
+    obstacles = obstacles_to_update(
+        activity.kind,
+        activity.details,
+        kind,
+        details,
+        [_preferences(r.preferences) for r in repo.active_sign_ups(activity.id)],
+    )
+    if obstacles:
+        raise ActivityInUse(obstacles)
+
+
+def _preferences(stored: dict[str, Any]) -> model.Preferences:
+    return model.Preferences(
+        tuple(stored.get("choices") or ()), stored.get("backup"), tuple(stored.get("ranking") or ())
+    )
+
+
+def _activity_published(activity: Activity) -> dict[str, Any]:
     return {
         "activity_id": activity.id,
         "kind": activity.kind,
@@ -128,45 +160,104 @@ def _activity_event(activity: Activity) -> dict[str, Any]:
         "ends_at": activity.ends_at.isoformat(),
         "location": activity.location,
         "capacity": activity.capacity,
-        "sign_up_closes_at": activity.sign_up_closes_at.isoformat()
-        if activity.sign_up_closes_at
-        else None,
+        "sign_up_closes_at": _iso(activity.sign_up_closes_at),
+        "sign_up_opens_at": _iso(activity.sign_up_opens_at),
+        "audience": list(activity.audience),
+        "host_school_id": activity.host_school_id,
         **activity.details,
     }
 
 
-def activity_view(activity: Activity, signed_up: int | None = None) -> dict[str, Any]:
-    view = {
-        "id": activity.id,
-        "kind": activity.kind,
-        "title": activity.title,
-        "starts_at": local(activity.starts_at).isoformat(),
-        "ends_at": local(activity.ends_at).isoformat(),
-        "location": activity.location,
-        "capacity": activity.capacity,
-        "sign_up_closes_at": local(activity.sign_up_closes_at).isoformat()
-        if activity.sign_up_closes_at
-        else None,
-        **activity.details,
-    }
-    if signed_up is not None:
-        view["signed_up"] = signed_up
-    return view
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def get_activity(db: DatabaseHandle, activity_id: str) -> tuple[dict[str, Any], str]:
+    """One published activity with its current number of sign-ups, and its ETag."""
+    with db() as uow:
+        repo = Repository(uow.session)
+        activity = repo.activity_row(activity_id)
+        if activity is None or activity.published_at is None:
+            raise UnknownActivity(activity_id)
+        count = repo.sign_up_counts().get(activity_id, 0)
+        return activity_view(activity, count), etag(activity)
+
+
+def cancel_activity(
+    db: DatabaseHandle, activity_id: str, reason: str = ""
+) -> tuple[dict[str, Any], str]:
+    """Call an activity off (activity_cancelled: notifications tells its participants).
+
+    Cancelling again changes nothing and emits nothing. Its sign-ups stay as they were, so the
+    lists still say who was signed up; new sign-ups and updates are refused.
+    """
+    with db() as uow:
+        repo = Repository(uow.session)
+        activity = repo.activity_row(activity_id)
+        if activity is None or activity.published_at is None:
+            raise UnknownActivity(activity_id)
+        if activity.cancelled_at is None:
+            activity.cancelled_at = utcnow()
+            activity.version += 1
+            uow.emit(
+                "activity_cancelled",
+                {
+                    "activity_id": activity.id,
+                    "cancelled_at": activity.cancelled_at.isoformat(),
+                    "reason": reason[:200],
+                },
+            )
+            uow.commit()
+        count = repo.sign_up_counts().get(activity_id, 0)
+        return activity_view(activity, count), etag(activity)
 
 
 def list_activities(db: DatabaseHandle) -> list[dict[str, Any]]:
+    """The published activities by start time, each with its current number of sign-ups."""
     with db() as uow:
-        counts = dict(
-            uow.session.execute(
-                select(Registration.activity_id, func.count())
-                .where(Registration.status == "signed_up")
-                .group_by(Registration.activity_id)
-            ).all()
+        repo = Repository(uow.session)
+        counts = repo.sign_up_counts()
+        return [activity_view(a, counts.get(a.id, 0)) for a in repo.published_activities()]
+
+
+# --- schools -----------------------------------------------------------------------------------
+
+
+def register_school(db: DatabaseHandle, school: model.School) -> bool:
+    """Create or update a school; announce it (school_registered) when new or changed.
+
+    Returns whether anything changed, so registering the same school again emits nothing.
+    """
+    with db() as uow:
+        repo = Repository(uow.session)
+        row = repo.school_row(school.id)
+        if row is not None and school_of(row) == school:
+            return False
+        if row is None:
+            row = School(id=school.id)
+            uow.session.add(row)
+        row.name, row.kind, row.municipality = school.name, school.kind, school.municipality
+        uow.emit(
+            "school_registered",
+            {
+                "school_id": school.id,
+                "name": school.name,
+                "kind": school.kind,
+                "municipality": school.municipality,
+            },
         )
-        activities = uow.session.scalars(
-            select(Activity).where(Activity.published_at.is_not(None)).order_by(Activity.starts_at)
-        ).all()
-        return [activity_view(a, counts.get(a.id, 0)) for a in activities]
+        uow.commit()
+        return True
+
+
+def list_schools(db: DatabaseHandle) -> list[model.School]:
+    with db() as uow:
+        return Repository(uow.session).schools()
+
+
+def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
+    """A new API key for a school (its previous one stops working). Only its hash is stored."""
+    return auth.issue_school_key(db, school_id)
 
 
 # --- sign-ups ----------------------------------------------------------------------------------
@@ -175,305 +266,189 @@ def list_activities(db: DatabaseHandle) -> list[dict[str, Any]]:
 def sign_up(
     db: DatabaseHandle, body: Any, caller: Caller, idempotency_key: str | None = None
 ) -> tuple[dict[str, Any], bool]:
-    """Register one person for one activity; returns (registration, created).
+    """Register one person for one activity; returns (registration view, created).
 
     A repeated request with the same Idempotency-Key returns the first result, so a client that
-    lost the answer can safely send again. Otherwise the checks run in the order a school can act
-    on them: who may ask (403), then every bad field in one 422, then conflicts (409).
+    lost the answer can safely send again; the same key with another request is refused. What
+    to refuse, and in which order, is the domain's decision (decide_sign_up).
+
+    Two identical sign-ups at once: the database's unique constraints (one person record per
+    school, one active sign-up per person and activity, one use of an Idempotency-Key) let only
+    one commit; the other is decided again and finds the first (409, or the first result).
     """
-    data, schema_errors = parse_sign_up(body)
+    request, input_errors = parse_sign_up(body)
+    scoped_key = caller.scoped(idempotency_key) if idempotency_key else None
+    fingerprint = request_hash(body) if scoped_key else None
+    try:
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint)
+    except IntegrityError:
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint)
+
+
+def request_hash(body: Any) -> str:
+    """The request as sent, independent of key order and spacing."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sign_up(
+    db: DatabaseHandle,
+    request: model.SignUpRequest,
+    input_errors: list[RuleViolation],
+    caller: Caller,
+    scoped_key: str | None,
+    fingerprint: str | None,
+) -> tuple[dict[str, Any], bool]:
+    now = utcnow()
     with db() as uow:
-        earlier = None if schema_errors else _earlier(uow, caller, idempotency_key)
-        if earlier is not None:
-            return registration_view(earlier), False
-        _authorize(data, caller)
-        activity, school = _checked(uow, data, caller, schema_errors)
-        _check_open(activity)
-        person = _find_or_create_person(uow, data, school)
-        if _already_signed_up(uow, activity.id, person.id):
-            raise Problem(
-                409,
-                "already-signed-up",
-                "Al aangemeld",
-                f"Deze persoon is al aangemeld voor '{activity.title}'.",
-            )
-        registration = _create_registration(uow, activity, person, data, caller, idempotency_key)
-        uow.emit("signed_up", _signed_up_event(activity, person, school, registration))
+        repo = Repository(uow.session)
+        if scoped_key:
+            earlier = repo.registration_by_idempotency_key(scoped_key)
+            if earlier is not None:
+                if earlier.request_hash not in (None, fingerprint):
+                    raise IdempotencyKeyReused(scoped_key.split(":", 2)[-1])
+                return registration_view(earlier), False
+        registration, decision = record_sign_up(
+            uow, repo, caller, request, now, input_errors, scoped_key, fingerprint
+        )
         uow.commit()
-        metrics.SIGN_UPS.labels(activity.kind, person.role).inc()
+        metrics.SIGN_UPS.labels(decision.activity.kind, decision.role).inc()
         return registration_view(registration), True
 
 
-def parse_sign_up(body: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The fields that parsed, and the schema's complaints about the others.
+def record_sign_up(
+    uow: UnitOfWork,
+    repo: Repository,
+    caller: Caller,
+    request: model.SignUpRequest,
+    now: datetime,
+    input_errors: Sequence[RuleViolation] = (),
+    scoped_key: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[Registration, SignUp]:
+    """Decide one sign-up and, if accepted, store it and its `signed_up` event in `uow`
+    (not committed: a caller may record many, e.g. a roster's rows, in one transaction).
 
-    Not raising here lets the domain checks run on what did parse, so one 422 names every field.
+    Raises the domain's refusal (decide_sign_up) and stores nothing then.
+    """
+    activity = repo.published_activity(request.activity_id) if request.activity_id else None
+    school_id = school_id_for(caller, request)
+    person = _known_person(repo, school_id, request)
+    decision = decide_sign_up(
+        caller,
+        request,
+        activity,
+        repo.school(school_id),
+        repo.prior_registrations(person.id) if person else [],
+        now,
+        input_errors,
+    )
+    person = repo.save_person(person, decision, now)
+    registration = repo.add_registration(decision, person, scoped_key, now, fingerprint)
+    uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
+    return registration, decision
+
+
+def parse_sign_up(body: Any) -> tuple[model.SignUpRequest, list[RuleViolation]]:
+    """The request as far as it parsed, and the input schema's complaints about the rest.
+
+    Not raising here lets the domain check what did parse, so one 422 names every field.
     """
     try:
-        return SignUpIn().load(body), []
+        return model.SignUpRequest.from_fields(SignUpIn().load(body)), []
     except ValidationError as exc:
-        return dict(exc.valid_data or {}), field_errors(exc.messages)
+        errors = [RuleViolation(e["field"], e["message"]) for e in field_errors(exc.messages)]
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return model.SignUpRequest.from_fields(valid), errors
 
 
-def _scoped(caller: Caller, key: str) -> str:
-    return f"{caller.kind}:{caller.school_id or ''}:{key}"[:128]
-
-
-def _earlier(uow: UnitOfWork, caller: Caller, key: str | None) -> Registration | None:
-    if not key:
+def _known_person(
+    repo: Repository, school_id: str | None, request: model.SignUpRequest
+) -> Person | None:
+    if not (request.email and request.first_name and request.last_name):
         return None
-    return uow.session.scalar(select(Registration).filter_by(idempotency_key=_scoped(caller, key)))
-
-
-def _authorize(data: dict[str, Any], caller: Caller) -> None:
-    """A school signs up only its own pupils: that is about who asks, so it comes before fields."""
-    school_id = data.get("school_id")
-    if not caller.is_operator and school_id and school_id != caller.school_id:
-        raise forbidden("Een school kan alleen eigen leerlingen aanmelden.")
-
-
-def _error(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
-
-
-def _checked(
-    uow: UnitOfWork, data: dict[str, Any], caller: Caller, schema_errors: list[dict[str, str]]
-) -> tuple[Activity, School | None]:
-    """The activity and school once every field is right; otherwise one 422 naming them all."""
-    activity, activity_errors = _find_activity(uow, data.get("activity_id"))
-    school, school_errors = _find_school(uow, data, caller)
-    person_errors = _person_errors(data, activity) if activity else []
-    errors = _all_errors(schema_errors, [*activity_errors, *school_errors, *person_errors])
-    if errors or activity is None:  # no activity always comes with an error
-        raise invalid(errors)
-    return activity, school
-
-
-def _all_errors(
-    schema_errors: list[dict[str, str]], domain_errors: list[dict[str, str]]
-) -> list[dict[str, str]]:
-    """Schema errors first, then domain errors on the other fields.
-
-    A field the schema rejected reaches the domain checks only as its default (or not at all),
-    so what they would say about it is not about what the school sent.
-    """
-    named = {e["field"].split(".")[0] for e in schema_errors}
-    return [*schema_errors, *(e for e in domain_errors if e["field"] not in named)]
-
-
-def _find_activity(
-    uow: UnitOfWork, activity_id: str | None
-) -> tuple[Activity | None, list[dict[str, str]]]:
-    if activity_id is None:  # did not parse: the schema named it
-        return None, []
-    activity = uow.session.get(Activity, activity_id)
-    if activity is None or activity.published_at is None:
-        return None, [_error("activity_id", f"Onbekende activiteit: {activity_id}.")]
-    return activity, []
-
-
-def _check_open(activity: Activity) -> None:
-    closes = activity.sign_up_closes_at or activity.starts_at
-    if utcnow() >= closes:
-        raise Problem(
-            409,
-            "sign-up-closed",
-            "Aanmelding gesloten",
-            f"De aanmelding voor '{activity.title}' is gesloten sinds "
-            f"{local(closes):%d-%m-%Y %H:%M}.",
-        )
-
-
-def _school_id_for(data: dict[str, Any], caller: Caller) -> str | None:
-    """A school's own pupils need not name their school; everyone else names it (or none)."""
-    if not caller.is_operator and data.get("role") == "pupil":
-        return caller.school_id
-    return data.get("school_id")
-
-
-def _find_school(
-    uow: UnitOfWork, data: dict[str, Any], caller: Caller
-) -> tuple[School | None, list[dict[str, str]]]:
-    school_id = _school_id_for(data, caller)
-    if not school_id:
-        if data.get("role") == "pupil":
-            return None, [_error("school_id", "Een leerling hoort bij een school: geef school_id.")]
-        return None, []
-    school = uow.session.get(School, school_id)
-    if school is None:
-        return None, [_error("school_id", f"Onbekende school: {school_id}.")]
-    return school, []
-
-
-def _person_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
-    return [
-        *_preference_errors(data, activity),
-        *_age_errors(data, activity),
-        *_consent_errors(data, activity),
-    ]
-
-
-def _preference_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
-    violations = check_preferences(
-        activity.kind,
-        data.get("choices", []),
-        data.get("backup"),
-        data.get("ranking", []),
-        {s["session_id"] for s in activity.details.get("sessions", [])},
-        {w["workshop_id"] for w in activity.details.get("workshops", [])},
-    )
-    return [_error(v.field, v.message) for v in violations]
-
-
-def _age_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
-    """Catches typing errors in the date; which ages fit depends on the role."""
-    birth, role = data.get("date_of_birth"), data.get("role")
-    if birth is None or role is None:  # missing or did not parse: the schema named it
-        return []
-    age = age_on(birth, local_date(activity.starts_at))
-    errors: list[dict[str, str]] = []
-    if not 10 <= age <= 30 and role != "professional":
-        errors.append(
-            _error("date_of_birth", f"Leeftijd op de dag zelf zou {age} zijn; klopt de datum?")
-        )
-    if role == "young_adult" and not 12 <= age <= 27:
-        errors.append(
-            _error("date_of_birth", "Jongeren kunnen zich aanmelden van 12 tot en met 27 jaar.")
-        )
-    return errors
-
-
-def _consent_errors(data: dict[str, Any], activity: Activity) -> list[dict[str, str]]:
-    day = local_date(activity.starts_at)
-    if not consent_required(data.get("role", ""), data.get("date_of_birth"), day):
-        return []
-    if data.get("parent_email"):
-        return []
-    return [
-        _error(
-            "parent_email",
-            "Onder de 16 is toestemming van een "
-            "ouder nodig: geef het e-mailadres van een ouder of verzorger.",
-        )
-    ]
-
-
-def _find_or_create_person(uow: UnitOfWork, data: dict[str, Any], school: School | None) -> Person:
-    """One person record per person, so a pupil on several activities is one participant."""
-    person = uow.session.scalar(
-        select(Person).filter_by(
-            email=data["email"].lower(),
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            date_of_birth=data.get("date_of_birth"),
-        )
-    )
-    if person is None:
-        person = Person(
-            id=str(uuid.uuid4()),
-            created_at=utcnow(),
-            email=data["email"].lower(),
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            date_of_birth=data.get("date_of_birth"),
-        )
-        uow.session.add(person)
-    person.role = data["role"]
-    person.school_id = school.id if school else None
-    person.school_year = data.get("school_year")
-    person.municipality = data.get("municipality") or (school.municipality if school else None)
-    person.phase = phase_of(data["role"], school.kind if school else None, data.get("phase"))
-    person.parent_email = data.get("parent_email") or person.parent_email
-    uow.session.flush()
-    return person
-
-
-def _already_signed_up(uow: UnitOfWork, activity_id: str, person_id: str) -> bool:
-    return (
-        uow.session.scalar(
-            select(Registration.id).filter_by(
-                activity_id=activity_id, person_id=person_id, status="signed_up"
-            )
-        )
-        is not None
+    return repo.find_person(
+        school_id, request.email, request.first_name, request.last_name, request.date_of_birth
     )
 
 
-def _create_registration(
-    uow: UnitOfWork,
-    activity: Activity,
-    person: Person,
-    data: dict[str, Any],
-    caller: Caller,
-    key: str | None,
-) -> Registration:
-    preferences = {k: data[k] for k in ("choices", "backup", "ranking") if data[k]}
-    needs_consent = consent_required(
-        person.role, person.date_of_birth, local_date(activity.starts_at)
-    )
-    registration = Registration(
-        id=str(uuid.uuid4()),
-        activity_id=activity.id,
-        person_id=person.id,
-        school_id=person.school_id,
-        status="signed_up",
-        preferences=preferences,
-        consent="pending" if needs_consent else "not_required",
-        idempotency_key=_scoped(caller, key) if key else None,
-        created_at=utcnow(),
-    )
-    uow.session.add(registration)
-    uow.session.flush()
-    return registration
-
-
-def _signed_up_event(
-    activity: Activity, person: Person, school: School | None, registration: Registration
-) -> dict[str, Any]:
-    age = (
-        age_on(person.date_of_birth, local_date(activity.starts_at))
-        if person.date_of_birth
-        else None
-    )
-    return {
-        "registration_id": registration.id,
-        "activity_id": activity.id,
-        "activity_kind": activity.kind,
-        "activity_starts_at": activity.starts_at.isoformat(),
-        "person_id": person.id,
-        "role": person.role,
-        "school_id": school.id if school else None,
-        "school_year": person.school_year,
-        "age_band": age_band(age),
-        "phase": person.phase,
-        "municipality": person.municipality,
-        "consent_required": registration.consent == "pending",
-        "preferences": registration.preferences,
-        "signed_up_at": registration.created_at.isoformat(),
-    }
-
-
-def registration_view(registration: Registration) -> dict[str, Any]:
-    return {
-        "registration_id": registration.id,
-        "activity_id": registration.activity_id,
-        "person_id": registration.person_id,
-        "school_id": registration.school_id,
-        "status": registration.status,
-        "consent": registration.consent,
-        "preferences": registration.preferences,
-        "created_at": local(registration.created_at).isoformat(),
-    }
+def _visible_registration(repo: Repository, registration_id: str, caller: Caller) -> Registration:
+    """The registration, if it is the caller's to see; else the same answer as for none."""
+    found = repo.registration_with_host(registration_id)
+    if found is None or not caller.sees(found[0].school_id, found[1]):
+        raise UnknownRegistration(registration_id)
+    return found[0]
 
 
 def get_registration(db: DatabaseHandle, registration_id: str, caller: Caller) -> dict[str, Any]:
     with db() as uow:
-        registration = uow.session.get(Registration, registration_id)
-        if registration is None or not (
-            caller.is_operator or registration.school_id == caller.school_id
-        ):
-            raise not_found(f"Aanmelding {registration_id}")
-        return registration_view(registration)
+        return registration_view(
+            _visible_registration(Repository(uow.session), registration_id, caller)
+        )
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+
+def list_registrations(
+    db: DatabaseHandle, caller: Caller, query: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the registrations the caller may see, oldest first, and the next cursor.
+
+    `query`: RegistrationQuery's fields. A school sees its own people, a host the activities it
+    hosts, the operator everything.
+    """
+    where = _registration_filter(caller, query)
+    after = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    limit = query["limit"]
+    with db() as uow:
+        rows = Repository(uow.session).registrations(where, after, limit + 1)
+    page = [registration_list_item(r, p) for r, p in rows[:limit]]
+    more = len(rows) > limit
+    return page, _encode_cursor(rows[limit - 1][0]) if more else None
+
+
+def registrations_spreadsheet(db: DatabaseHandle, caller: Caller, query: dict[str, Any]) -> str:
+    """Every registration the query matches, as a decaan's CSV (views.registrations_csv)."""
+    where = _registration_filter(caller, query)
+    with db() as uow:
+        repo = Repository(uow.session)
+        rows = [registration_list_item(r, p) for r, p in repo.registrations(where, None, None)]
+        titles = {a.id: a.title for a in repo.published_activities()}
+        return registrations_csv(rows, repo.school_names(), titles)
+
+
+def _registration_filter(caller: Caller, query: dict[str, Any]) -> RegistrationFilter:
+    if (
+        caller.role is CallerRole.SCHOOL
+        and query.get("school_id")
+        and query["school_id"] != caller.school_id
+    ):
+        raise NotAllowed("Een school ziet alleen de eigen aanmeldingen.")
+    return RegistrationFilter(
+        activity_id=query.get("activity_id"),
+        school_id=query.get("school_id"),
+        status=query.get("status"),
+        role=query.get("role"),
+        only_school_id=caller.school_id if caller.role is CallerRole.SCHOOL else None,
+        only_host_school_id=caller.school_id if caller.role is CallerRole.HOST else None,
+    )
+
+
+def _encode_cursor(last: Registration) -> str:
+    raw = json.dumps([last.created_at.isoformat(), last.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, registration_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(registration_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput(
+            [RuleViolation("cursor", "Onbekende cursor: gebruik next_cursor van de vorige pagina.")]
+        ) from None
 
 
 def cancel(
@@ -481,13 +456,9 @@ def cancel(
 ) -> dict[str, Any]:
     """Cancel a sign-up; cancelling again changes nothing (and emits nothing)."""
     with db() as uow:
-        registration = uow.session.get(Registration, registration_id)
-        if registration is None or not (
-            caller.is_operator or registration.school_id == caller.school_id
-        ):
-            raise not_found(f"Aanmelding {registration_id}")
-        if registration.status != "cancelled":
-            registration.status = "cancelled"
+        registration = _visible_registration(Repository(uow.session), registration_id, caller)
+        if registration.status != model.RegistrationStatus.CANCELLED:
+            registration.status = model.RegistrationStatus.CANCELLED
             registration.cancelled_at = utcnow()
             uow.emit(
                 "sign_up_cancelled",
@@ -509,11 +480,8 @@ def erase_person(db: DatabaseHandle, person_id: str) -> bool:
     Returns False if there was no such person (erasing twice is not an error).
     """
     with db() as uow:
-        person = uow.session.get(Person, person_id)
-        if person is None:
+        if not Repository(uow.session).erase_person(person_id):
             return False
-        uow.session.query(Registration).filter_by(person_id=person_id).delete()
-        uow.session.delete(person)
         uow.emit("person_erased", {"person_id": person_id, "erased_at": utcnow().isoformat()})
         uow.commit()
         return True
@@ -522,15 +490,10 @@ def erase_person(db: DatabaseHandle, person_id: str) -> bool:
 def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | None:
     """What notifications needs to write to someone about a registration; None once erased."""
     with db() as uow:
-        row = uow.session.execute(
-            select(Registration, Person, Activity)
-            .join(Person, Person.id == Registration.person_id)
-            .join(Activity, Activity.id == Registration.activity_id)
-            .where(Registration.id == registration_id)
-        ).first()
-        if row is None:
+        found = Repository(uow.session).contact(registration_id)
+        if found is None:
             return None
-        registration, person, activity = row
+        registration, person, activity = found
         return {
             "registration_id": registration.id,
             "person_id": person.id,
@@ -550,43 +513,90 @@ def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | No
         }
 
 
+# --- for other services -------------------------------------------------------------------------
+
+
+def identify_key(db: DatabaseHandle, key_hash: str) -> dict[str, Any] | None:
+    """Who a key is (by its SHA-256): {"role", "school_id"}, or None for an unknown or revoked
+    key. Reporting asks this to let a school's key read its own school's figures."""
+    caller = auth.caller_for_hash(db, key_hash)
+    if caller is None:
+        return None
+    return {"role": str(caller.role), "school_id": caller.school_id}
+
+
+def export_participation(db: DatabaseHandle) -> dict[str, Any]:
+    """Registration's current state as reporting keeps it, to rebuild reporting's facts
+    (`lob report rebuild`): the schools, the activities, and per registration the anonymous
+    facts (school, activity, date, role, phase, age band, municipality, status) with its ids,
+    so later events still apply. No name, contact or birth date leaves (the age band is worked
+    out here). Attendance is not recorded here yet (None). Erased people leave no registration
+    behind yet, so `includes_anonymous` is False: reporting keeps the anonymous facts it has.
+    """
+    with db() as uow:
+        repo = Repository(uow.session)
+        schools = [
+            {"school_id": s.id, "name": s.name, "kind": s.kind, "municipality": s.municipality}
+            for s in repo.schools()
+        ]
+        activities = [
+            {
+                "activity_id": a.id,
+                "kind": a.kind,
+                "title": a.title,
+                "starts_at": a.starts_at,
+                "audience": list(a.audience or ()),
+                "host_school_id": a.host_school_id,
+                "cancelled": a.cancelled_at is not None,
+            }
+            for a in repo.published_activities()
+        ]
+    return {
+        "schools": schools,
+        "activities": activities,
+        "facts": _participation_facts(db),
+        "includes_anonymous": False,
+    }
+
+
+def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
+    with db() as uow:
+        for row in Repository(uow.session).participation():
+            (rid, pid, activity_id, school_id, status, role, birth, phase, place, kind, start) = row
+            day = local_date(start)
+            yield {
+                "registration_id": rid,
+                "person_id": pid,
+                "activity_id": activity_id,
+                "activity_kind": kind,
+                "activity_date": day,
+                "school_id": school_id,
+                "role": role,
+                "age_band": age_band(age_on(birth, day)) if birth else None,
+                "phase": phase,
+                "municipality": place,
+                "status": status,
+                "attended": None,
+            }
+
+
 # --- plans (owned by scheduling; registration adds the names it alone holds) -------------------
 
 
-def no_plan_yet(activity_id: str) -> Problem:
-    return Problem(
-        404,
-        "no-plan-yet",
-        "Nog geen planning",
-        f"Voor {activity_id} is nog geen planning gemaakt; die volgt na het sluiten "
-        "van de aanmelding.",
-    )
-
-
-def scheduling_unavailable() -> Problem:
-    return Problem(
-        503,
-        "scheduling-unavailable",
-        "Planning tijdelijk niet bereikbaar",
-        "Probeer het over een minuut opnieuw.",
-        headers={"Retry-After": "60"},
-    )
-
-
-def _names(uow: UnitOfWork, registration_ids: list[str]) -> dict[str, tuple[str, str, str]]:
-    rows = uow.session.execute(
-        select(Registration.id, Person.first_name, Person.last_name, Registration.school_id)
-        .join(Person, Person.id == Registration.person_id)
-        .where(Registration.id.in_(registration_ids))
-    ).all()
-    return {r.id: (r.first_name, r.last_name, r.school_id or "") for r in rows}
+def activity_for_plans(db: DatabaseHandle, activity_id: str, caller: Caller) -> None:
+    """Before asking scheduling: the activity exists, and a host asks about its own."""
+    with db() as uow:
+        activity = Repository(uow.session).activity_row(activity_id)
+    if activity is None or activity.published_at is None:
+        raise UnknownActivity(activity_id)
+    if caller.role is CallerRole.HOST and activity.host_school_id != caller.school_id:
+        raise NotAllowed("Een mbo-instelling ziet alleen de lijsten van eigen activiteiten.")
 
 
 def with_names(db: DatabaseHandle, plan: dict[str, Any]) -> dict[str, Any]:
     """A school's (or the operator's) view of a plan: each programme with the pupil's name."""
-    ids = [p["registration_id"] for p in plan["programmes"]]
     with db() as uow:
-        names = _names(uow, ids)
+        names = Repository(uow.session).names(p["registration_id"] for p in plan["programmes"])
     programmes = []
     for programme in plan["programmes"]:
         first, last, _ = names.get(programme["registration_id"], ("", "", ""))
@@ -595,10 +605,10 @@ def with_names(db: DatabaseHandle, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def room_lists_with_names(db: DatabaseHandle, rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ids = [pupil for room in rooms for pupil in room["pupils"]]
     with db() as uow:
-        names = _names(uow, ids)
-        schools = dict(uow.session.execute(select(School.id, School.name)).all())
+        repo = Repository(uow.session)
+        names = repo.names(pupil for room in rooms for pupil in room["pupils"])
+        schools = repo.school_names()
     result = []
     for room in rooms:
         people = []
@@ -614,24 +624,3 @@ def room_lists_with_names(db: DatabaseHandle, rooms: list[dict[str, Any]]) -> li
             )
         result.append({**{k: v for k, v in room.items() if k != "pupils"}, "pupils": people})
     return result
-
-
-def room_lists_csv(rooms: list[dict[str, Any]]) -> str:
-    """One line per pupil per room: what supervising decanen print and tick off."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(["ronde", "sessie", "titel", "aanbieder", "school", "achternaam", "voornaam"])
-    for room in rooms:
-        for pupil in room["pupils"]:
-            writer.writerow(
-                [
-                    room["round"],
-                    room["session_id"],
-                    room["title"],
-                    room["provider"],
-                    pupil["school"],
-                    pupil["last_name"],
-                    pupil["first_name"],
-                ]
-            )
-    return out.getvalue()

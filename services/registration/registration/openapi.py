@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -14,8 +15,11 @@ from registration.schemas import (
     ActivityOut,
     PlanOut,
     ProblemOut,
+    RegistrationListOut,
     RegistrationOut,
+    RegistrationQuery,
     RoomListsOut,
+    SchoolListOut,
     SignUpIn,
 )
 
@@ -28,32 +32,93 @@ def _problems(*codes: int) -> dict[str, Any]:
         401: "No or unknown API key",
         403: "Not allowed for this key",
         404: "Not found (or not yours)",
-        409: "Conflict: already signed up, or closed",
+        409: "Conflict: already signed up, sign-up not open (yet), or the activity is in use "
+        "or cancelled; `detail` says what is in the way",
+        412: "If-Match names an older version: fetch the activity again",
+        413: "Request body too large",
         415: "Not JSON",
         422: "Invalid fields; each one is named in `errors`",
+        428: "The activity exists: send If-Match with its ETag to update it",
         503: "Scheduling does not answer; try again (see Retry-After)",
     }
     return {str(c): {"description": texts[c], "content": PROBLEM} for c in codes}
 
 
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+ETAG = {
+    "ETag": {
+        "description": "The version; send it as If-Match to update.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _json(schema: str, description: str, etag: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if etag:
+        answer["headers"] = ETAG
+    return answer
+
+
+# What the role asks for besides the common fields (SignUpIn validates the same at runtime).
+ROLE_REQUIREMENTS = {
+    "pupil": (
+        "A pupil: needs a birth date and a school (with a school's key: that school).",
+        ["date_of_birth", "school_id"],
+    ),
+    "young_adult": ("A young adult (12-27) signing up themselves.", ["date_of_birth"]),
+    "professional": ("A decaan, mentor or other professional.", []),
+}
+
+
+def _sign_up_per_role(schemas: dict[str, Any]) -> None:
+    """SignUpIn as `oneOf` per role: what each role must send is in the document, not only in
+    the 422s. A pupil may leave out `role` (the default)."""
+    fields = schemas.pop("SignUpIn")
+    variants = []
+    for role, (description, needs) in ROLE_REQUIREMENTS.items():
+        variant = copy.deepcopy(fields)
+        variant["description"] = description
+        variant["properties"]["role"] = {**variant["properties"]["role"], "enum": [role]}
+        variant["required"] = sorted(
+            {*variant.get("required", ()), *needs} | (set() if role == "pupil" else {"role"})
+        )
+        for name in needs:  # required: a value, not null
+            prop = variant["properties"][name]
+            prop.pop("default", None)
+            prop.pop("nullable", None)
+            if isinstance(prop.get("type"), list):
+                prop["type"] = next(t for t in prop["type"] if t != "null")
+        name = f"SignUp{role.title().replace('_', '')}In"
+        schemas[name] = variant
+        variants.append({"$ref": f"#/components/schemas/{name}"})
+    schemas["SignUpIn"] = {
+        "description": fields.get("description", ""),
+        "oneOf": variants,
+    }
 
 
 @cache
-def openapi_document() -> dict[str, Any]:
+def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
+    """The document in OpenAPI 3.1 (/openapi.json), or 3.0.3 for Swagger UI 4 (/docs)."""
     spec = APISpec(
         title="LOB regio - registratie-API",
         version="1.0.0",
-        openapi_version="3.1.0",
+        openapi_version=openapi_version,
         plugins=[MarshmallowPlugin()],
         info={
             "description": (
                 "Sign-ups for the region's career-orientation activities. Every call needs "
-                "an API key (`Authorization: Bearer <key>`): a school's key acts for that "
-                "school's pupils only; the operator key for everything. Times are ISO 8601; "
-                "without an offset they are read as Europe/Amsterdam. Errors are RFC 9457 "
-                "problem details with Dutch texts."
+                "an API key (`Authorization: Bearer <key>`), and each key has a role: "
+                "`school` acts for that school's people only; `website` (the regional site) "
+                "signs up pupils and young adults of any school and reads no lists; `host` "
+                "(an mbo college) reads the lists of the activities it hosts; `operator` does "
+                "everything. Find your school_id with GET /schools. Times are ISO 8601; "
+                "without an offset they are read as Europe/Amsterdam. Errors, including "
+                "unknown addresses, are RFC 9457 problem details with Dutch texts; a 422 "
+                "names every field to fix in `errors`."
             )
         },
     )
@@ -67,6 +132,8 @@ def openapi_document() -> dict[str, Any]:
         ("ProblemOut", ProblemOut),
         ("PlanOut", PlanOut),
         ("RoomListsOut", RoomListsOut),
+        ("SchoolListOut", SchoolListOut),
+        ("RegistrationListOut", RegistrationListOut),
     ):
         spec.components.schema(name, schema=schema)
     security = [{"apiKey": []}]
@@ -76,7 +143,10 @@ def openapi_document() -> dict[str, Any]:
             "post": {
                 "summary": "Sign a person up for an activity",
                 "description": "Send an `Idempotency-Key` header to make a retry safe: the same "
-                "key returns the first result (200) instead of signing up twice.",
+                "key with the same body returns the first result (200) instead of signing up "
+                "twice; the same key with another body is refused (422). What each role must "
+                "send is in the schema (one variant per role). A person is the same person "
+                "within one school (same names, address and birth date).",
                 "security": security,
                 "parameters": [
                     {
@@ -93,16 +163,35 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "201": _json("RegistrationOut", "Signed up"),
                     "200": _json("RegistrationOut", "Already done with this Idempotency-Key"),
-                    **_problems(400, 401, 403, 409, 415, 422),
+                    **_problems(400, 401, 403, 409, 413, 415, 422),
                 },
-            }
+            },
+            "get": {
+                "summary": "Registrations: a school's own people, a host's activities (all: "
+                "operator)",
+                "description": "Oldest first; page with `limit` and `next_cursor`. "
+                "`?format=csv` gives one spreadsheet of every match (UTF-8 with BOM, "
+                "semicolons, Dutch headers) that Excel opens as it is.",
+                "security": security,
+                "parameters": [{"in": "query", "schema": RegistrationQuery}],
+                "responses": {
+                    "200": {
+                        "description": "One page (JSON) or every match (CSV)",
+                        "content": {
+                            "application/json": {"schema": "RegistrationListOut"},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_problems(401, 403, 422),
+                },
+            },
         },
     )
     spec.path(
         path="/registrations/{registration_id}",
         operations={
             "get": {
-                "summary": "One registration (schools: only their own pupils')",
+                "summary": "One registration (schools: their own people; hosts: their activities)",
                 "security": security,
                 "parameters": [
                     {
@@ -114,7 +203,7 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json("RegistrationOut", "The registration"),
-                    **_problems(401, 404),
+                    **_problems(401, 403, 404),
                 },
             }
         },
@@ -132,17 +221,43 @@ def openapi_document() -> dict[str, Any]:
             },
             "post": {
                 "summary": "Publish or update an activity (operator)",
+                "description": "An existing id is updated, and only with `If-Match`: the ETag "
+                "of GET /activities/{activity_id} (428 without it, 412 when someone changed it "
+                "since). An activity with sign-ups keeps its kind and every session, workshop "
+                "and bus people are in (409 says what is in the way).",
                 "security": security,
+                "parameters": [
+                    {
+                        "in": "header",
+                        "name": "If-Match",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 200},
+                        "description": "Updates: the ETag of the version you changed.",
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": "ActivityIn"}},
                 },
                 "responses": {
-                    "201": _json("ActivityOut", "Published"),
-                    "200": _json("ActivityOut", "Updated"),
-                    **_problems(400, 401, 403, 415, 422),
+                    "201": _json("ActivityOut", "Published", etag=True),
+                    "200": _json("ActivityOut", "Updated", etag=True),
+                    **_problems(400, 401, 403, 409, 412, 413, 415, 422, 428),
                 },
             },
+        },
+    )
+    spec.path(
+        path="/schools",
+        operations={
+            "get": {
+                "summary": "The region's schools and institutions (to find your school_id)",
+                "security": security,
+                "responses": {
+                    "200": _json("SchoolListOut", "Schools by name"),
+                    **_problems(401),
+                },
+            }
         },
     )
     _path_parameters = {
@@ -163,7 +278,7 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json("RegistrationOut", "Cancelled"),
-                    **_problems(401, 404),
+                    **_problems(401, 403, 404),
                 },
             }
         },
@@ -189,7 +304,7 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_path_parameters["activity_id"]],
                 "responses": {
                     "200": _json("PlanOut", "The plan in force"),
-                    **_problems(401, 404, 503),
+                    **_problems(401, 403, 404, 503),
                 },
             }
         },
@@ -198,7 +313,8 @@ def openapi_document() -> dict[str, Any]:
         path="/activities/{activity_id}/room-lists",
         operations={
             "get": {
-                "summary": "Who is where: per session and round, workshop or bus (operator)",
+                "summary": "Who is where: per session and round, workshop or bus (operator; a host "
+                "college: the activities it hosts)",
                 "description": "`?format=csv` gives a semicolon-separated file to print.",
                 "security": security,
                 "parameters": [
@@ -218,4 +334,35 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     )
-    return spec.to_dict()
+    spec.path(
+        path="/activities/{activity_id}",
+        operations={
+            "get": {
+                "summary": "One activity, with its ETag",
+                "security": security,
+                "parameters": [_path_parameters["activity_id"]],
+                "responses": {
+                    "200": _json("ActivityOut", "The activity", etag=True),
+                    **_problems(401, 404),
+                },
+            },
+            "delete": {
+                "summary": "Cancel an activity (operator)",
+                "description": "Emits activity_cancelled: its participants are told. Sign-ups "
+                "stay listed; new sign-ups and updates are refused. Cancelling again changes "
+                "nothing.",
+                "security": security,
+                "parameters": [
+                    _path_parameters["activity_id"],
+                    {"in": "query", "name": "reason", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json("ActivityOut", "Cancelled", etag=True),
+                    **_problems(401, 403, 404),
+                },
+            },
+        },
+    )
+    document = spec.to_dict()
+    _sign_up_per_role(document["components"]["schemas"])
+    return document

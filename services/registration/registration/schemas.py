@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from marshmallow import (
@@ -15,17 +16,65 @@ from marshmallow import (
 
 from lob_common.contracts import (
     ACTIVITY_KINDS,
+    AUDIENCES,
     PHASES,
+    ROLES,
+    SCHOOL_KINDS,
     BusSpec,
     RoundSpec,
     SessionSpec,
     StopSpec,
     WorkshopSpec,
 )
-from lob_common.timeutil import AMSTERDAM
+from lob_common.timeutil import AMSTERDAM, local, local_date
+from registration.domain.model import SIGN_UP_ROLES, Consent, RegistrationStatus
 
-SIGN_UP_ROLES = ("pupil", "young_adult", "professional")
 _name = validate.Length(min=1, max=100)
+# Sane ranges: anything outside is a typing error (and would not fit the database's integers).
+MAX_CAPACITY = 100_000
+MAX_SEATS = 1_000
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+OLDEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+class Name(fields.String):
+    """A name as people type it: outer spaces dropped; only spaces is no name."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("Vul een naam in (niet alleen spaties).")
+        return text
+
+
+def _in_our_years(moment: datetime) -> None:
+    # The year as written first: converting 9999-12-31T23:00-05:00 to Amsterdam overflows.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR or not (
+        FIRST_YEAR <= local(moment).year <= LAST_YEAR
+    ):
+        raise ValidationError(f"Kies een tijdstip tussen {FIRST_YEAR} en {LAST_YEAR}.")
+
+
+def _a_birth_date(day: date) -> None:
+    if day < OLDEST_BIRTH_DATE:
+        raise ValidationError(f"Een geboortedatum na {OLDEST_BIRTH_DATE:%d-%m-%Y}, graag.")
+    if day > local_date(datetime.now(AMSTERDAM)):
+        raise ValidationError("De geboortedatum ligt in de toekomst.")
+
+
+# The same bounds as patterns, so the OpenAPI document (and clients generated from it) knows them.
+YEARS_PATTERN = r"^(20[0-9]{2}|2100)-"
+BIRTH_DATE_PATTERN = r"^(19|20)[0-9]{2}-"
+
+
+def _moment(**kwargs: Any) -> fields.AwareDateTime:
+    """A moment in the years we plan for; without an offset it is Amsterdam time."""
+    metadata = {"pattern": YEARS_PATTERN, **kwargs.pop("metadata", {})}
+    return fields.AwareDateTime(
+        default_timezone=AMSTERDAM, validate=_in_our_years, metadata=metadata, **kwargs
+    )
+
+
 _slug = validate.Regexp(
     r"^[a-z0-9][a-z0-9-]{0,63}$",
     error="Gebruik kleine letters, cijfers en streepjes (hoogstens 64).",
@@ -38,35 +87,131 @@ class _Strict(Schema):
 
 
 class SignUpIn(_Strict):
-    """A sign-up for one activity, by or for one person."""
+    """A sign-up for one activity, by or for one person.
 
-    activity_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    role = fields.String(load_default="pupil", validate=validate.OneOf(SIGN_UP_ROLES))
-    first_name = fields.String(required=True, validate=_name)
-    last_name = fields.String(required=True, validate=_name)
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    date_of_birth = fields.Date(load_default=None, allow_none=True)
-    school_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    What is required depends on the role (the OpenAPI document states it per role): a pupil
+    needs a birth date and a school (a school's key may leave the school out: its own), a
+    young adult a birth date, a professional neither. Under 16 a pupil needs a parent's address.
+    """
+
+    activity_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The activity (GET /activities).", "example": "loopbaanevenement"},
+    )
+    role = fields.String(
+        load_default="pupil",
+        validate=validate.OneOf([r.value for r in SIGN_UP_ROLES]),
+        metadata={
+            "description": "Who signs up: a pupil (default), a young adult (12-27, without "
+            "a school) or a professional (decaan, mentor, ...). The activity's audience decides "
+            "who may.",
+            "example": "pupil",
+        },
+    )
+    first_name = Name(
+        required=True, validate=_name, metadata={"description": "Roepnaam.", "example": "Sanne"}
+    )
+    last_name = Name(
+        required=True,
+        validate=_name,
+        metadata={"description": "Last name with tussenvoegsel.", "example": "de Vries"},
+    )
+    email = fields.Email(
+        required=True,
+        validate=validate.Length(max=254),
+        metadata={"description": "Where the confirmation goes.", "example": "sanne@example.nl"},
+    )
+    date_of_birth = fields.Date(
+        load_default=None,
+        allow_none=True,
+        validate=_a_birth_date,
+        metadata={
+            "pattern": BIRTH_DATE_PATTERN,
+            "description": "Required for pupils and young adults (age on the day, consent). "
+            "Not in the future, not before 1900.",
+            "example": "2009-03-14",
+        },
+    )
+    school_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "The school (GET /schools). Required for pupils; with a school's "
+            "key it is that school (leave it out or name your own).",
+            "example": "farel-college",
+        },
+    )
     school_year = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=6)
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=6),
+        metadata={"description": "Leerjaar (1-6).", "example": 4},
     )
     municipality = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(min=1, max=64)
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "Where the person lives; for pupils it defaults to the school's.",
+            "example": "Amersfoort",
+        },
     )
-    phase = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PHASES))
-    parent_email = fields.Email(load_default=None, allow_none=True)
-    choices = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
-    backup = fields.String(load_default=None, allow_none=True)
-    ranking = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list)
+    phase = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(PHASES),
+        metadata={
+            "description": "Young adults and professionals: the phase they are in (pupils: from "
+            "their school).",
+            "example": "mbo",
+        },
+    )
+    parent_email = fields.Email(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=254),
+        metadata={
+            "description": "Pupils under 16: a parent's address, for consent (AVG).",
+            "example": "ouder@example.nl",
+        },
+    )
+    choices = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "Info day: exactly 3 different session ids.",
+            "example": ["S01", "S07", "S12"],
+        },
+    )
+    backup = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Info day: a 4th session as a backup.", "example": "S03"},
+    )
+    ranking = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "Orientation day: 1-3 workshop ids, the favourite first.",
+            "example": ["w1-2", "w1-5"],
+        },
+    )
 
-    @validates_schema(skip_on_field_errors=False)
-    def _role_fields(self, data: dict[str, Any], **kwargs: Any) -> None:
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _role_fields(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        """A birth date the field refused is named there; a missing one is named here."""
         role = data.get("role", "pupil")
-        errors: dict[str, list[str]] = {}
-        if role in ("pupil", "young_adult") and not data.get("date_of_birth"):
-            errors["date_of_birth"] = ["Geboortedatum is nodig (voor leeftijd en toestemming)."]
-        if errors:
-            raise ValidationError(errors)
+        given = isinstance(original, dict) and original.get("date_of_birth") is not None
+        if role in ("pupil", "young_adult") and not data.get("date_of_birth") and not given:
+            raise ValidationError(
+                {"date_of_birth": ["Geboortedatum is nodig (voor leeftijd en toestemming)."]}
+            )
 
 
 REQUIRED_BY_KIND = {
@@ -82,28 +227,133 @@ REQUIRED_BY_KIND = {
 }
 
 
-class ActivityIn(_Strict):
-    """An operator publishes an activity with the structure its scheduling needs."""
+def _count(maximum: int, **kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=maximum), **kwargs)
 
-    id = fields.String(required=True, validate=_slug)
-    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    starts_at = fields.AwareDateTime(required=True, default_timezone=AMSTERDAM)
-    ends_at = fields.AwareDateTime(required=True, default_timezone=AMSTERDAM)
-    location = fields.String(load_default="", validate=validate.Length(max=200))
+
+class SessionIn(SessionSpec):
+    """An info-day session (the contract's SessionSpec, with sane bounds for input)."""
+
+    class Meta:
+        unknown = RAISE
+
+    capacity = _count(MAX_CAPACITY, required=True, metadata={"example": 30})
+    rounds = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=20)),
+        required=True,
+        validate=validate.Length(min=1, max=20),
+        metadata={"example": [1, 2, 3]},
+    )
+
+
+class RoundIn(RoundSpec):
+    class Meta:
+        unknown = RAISE
+
+    round = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=20))
+    starts_at = _moment(required=True)
+    ends_at = _moment(required=True)
+
+
+class WorkshopIn(WorkshopSpec):
+    class Meta:
+        unknown = RAISE
+
+    capacity = _count(MAX_CAPACITY, required=True, metadata={"example": 16})
+
+
+class BusIn(BusSpec):
+    class Meta:
+        unknown = RAISE
+
+    seats = _count(MAX_SEATS, required=True, metadata={"example": 24})
+
+
+class StopIn(StopSpec):
+    class Meta:
+        unknown = RAISE
+
+    visit_minutes = _count(24 * 60, load_default=0)
+    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
+
+
+class ActivityIn(_Strict):
+    """An operator publishes an activity with the structure its scheduling needs.
+
+    Publishing an id that exists updates it, and needs `If-Match` with the ETag of GET
+    /activities/{id}: two operators then cannot overwrite each other's changes.
+    """
+
+    id = fields.String(required=True, validate=_slug, metadata={"example": "orientatiedag-1"})
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(ACTIVITY_KINDS),
+        metadata={"example": "orientation_day"},
+    )
+    title = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"example": "MBO oriëntatiedag 1"},
+    )
+    starts_at = _moment(required=True, metadata={"example": "2026-12-11T14:00:00+01:00"})
+    ends_at = _moment(required=True, metadata={"example": "2026-12-11T16:00:00+01:00"})
+    location = fields.String(
+        load_default="", validate=validate.Length(max=200), metadata={"example": "Amersfoort"}
+    )
     capacity = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0)
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_CAPACITY),
+        metadata={"description": "Places in all (none: no limit).", "example": 200},
     )
-    sign_up_closes_at = fields.AwareDateTime(
-        load_default=None, allow_none=True, default_timezone=AMSTERDAM
+    sign_up_opens_at = _moment(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Sign-up opens (none: at once).", "example": None},
     )
-    rounds = fields.List(fields.Nested(RoundSpec), load_default=list)
-    sessions = fields.List(fields.Nested(SessionSpec), load_default=list)
-    workshops = fields.List(fields.Nested(WorkshopSpec), load_default=list)
-    buses = fields.List(fields.Nested(BusSpec), load_default=list)
-    stops = fields.List(fields.Nested(StopSpec), load_default=list)
+    sign_up_closes_at = _moment(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Sign-up closes (none: when the activity starts).",
+            "example": "2026-12-01T23:59:00+01:00",
+        },
+    )
+    audience = fields.List(
+        fields.String(validate=validate.OneOf(AUDIENCES)),
+        load_default=None,
+        validate=validate.Length(min=1, max=len(AUDIENCES)),
+        metadata={
+            "description": "Who it is for; a sign-up's role must fit (pupil: pupils, "
+            "professional: professionals, young_adult: young_adults). Default by kind.",
+            "example": ["pupils", "young_adults"],
+        },
+    )
+    host_school_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The school or mbo college that hosts it (GET /schools): its `host` "
+            "keys read the activity's lists.",
+            "example": "mbo-amersfoort",
+        },
+    )
+    rounds = fields.List(
+        fields.Nested(RoundIn), load_default=list, validate=validate.Length(max=20)
+    )
+    sessions = fields.List(
+        fields.Nested(SessionIn), load_default=list, validate=validate.Length(max=500)
+    )
+    workshops = fields.List(
+        fields.Nested(WorkshopIn), load_default=list, validate=validate.Length(max=500)
+    )
+    buses = fields.List(fields.Nested(BusIn), load_default=list, validate=validate.Length(max=50))
+    stops = fields.List(fields.Nested(StopIn), load_default=list, validate=validate.Length(max=50))
     departure = fields.Nested(
-        StopSpec,
+        StopIn,
         load_default=None,
         allow_none=True,
         metadata={"description": "Bus tours: where the bus leaves (at starts_at) and returns."},
@@ -111,7 +361,8 @@ class ActivityIn(_Strict):
     travel_minutes = fields.Dict(
         keys=fields.String(),
         values=fields.Dict(
-            keys=fields.String(), values=fields.Integer(strict=True, validate=validate.Range(min=0))
+            keys=fields.String(),
+            values=fields.Integer(strict=True, validate=validate.Range(min=0, max=24 * 60)),
         ),
         load_default=None,
         allow_none=True,
@@ -139,6 +390,12 @@ class ActivityIn(_Strict):
             raise ValidationError(
                 "De aanmelding moet sluiten voor de activiteit begint.", "sign_up_closes_at"
             )
+        opens = data.get("sign_up_opens_at")
+        if opens and opens >= (closes or data["starts_at"]):
+            raise ValidationError(
+                "De aanmelding moet openen voor ze sluit (en voor de activiteit begint).",
+                "sign_up_opens_at",
+            )
 
     @validates_schema
     def _what_the_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -161,6 +418,16 @@ class ActivityIn(_Strict):
             raise ValidationError(errors)
 
 
+# --- responses: every answer is dumped through these, and the OpenAPI document is built from them
+
+
+class LocalDateTime(fields.DateTime):
+    """A moment (stored in UTC) shown in Europe/Amsterdam with its offset."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else local(value).isoformat()
+
+
 class RegistrationOut(Schema):
     """A registration as the API returns it (times in Europe/Amsterdam with offset)."""
 
@@ -168,23 +435,89 @@ class RegistrationOut(Schema):
     activity_id = fields.String(required=True)
     person_id = fields.String(required=True)
     school_id = fields.String(allow_none=True, required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("signed_up", "cancelled")))
-    consent = fields.String(
-        required=True, validate=validate.OneOf(("not_required", "pending", "given"))
+    status = fields.String(
+        required=True, validate=validate.OneOf([s.value for s in RegistrationStatus])
     )
+    consent = fields.String(required=True, validate=validate.OneOf([c.value for c in Consent]))
     preferences = fields.Dict(required=True)
-    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    created_at = LocalDateTime(required=True)
+
+
+class RegistrationQuery(_Strict):
+    """GET /registrations: what to list (a school: only its own people; a host: only the
+    activities it hosts)."""
+
+    activity_id = fields.String(validate=validate.Length(min=1, max=64))
+    school_id = fields.String(validate=validate.Length(min=1, max=64))
+    status = fields.String(validate=validate.OneOf([s.value for s in RegistrationStatus]))
+    role = fields.String(validate=validate.OneOf(ROLES))
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Per page (JSON only)."},
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "`next_cursor` of the previous page."},
+    )
+    format = fields.String(
+        load_default="json",
+        validate=validate.OneOf(("json", "csv")),
+        metadata={
+            "description": "`csv`: every match in one file for a spreadsheet (UTF-8 with BOM, "
+            "semicolons, Dutch headers); limit and cursor do not apply."
+        },
+    )
+
+
+class RegistrationListItemOut(RegistrationOut):
+    """A registration in a list, with whom it is for (only the caller's own people)."""
+
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+    school_year = fields.Integer(allow_none=True, required=True)
+
+
+class RegistrationListOut(Schema):
+    registrations = fields.List(fields.Nested(RegistrationListItemOut), required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Send as `cursor` for the next page; null on the last page."},
+    )
+
+
+class SchoolOut(Schema):
+    id = fields.String(required=True, metadata={"description": "Use as school_id."})
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(SCHOOL_KINDS))
+    municipality = fields.String(allow_none=True, required=True)
+
+
+class SchoolListOut(Schema):
+    schools = fields.List(fields.Nested(SchoolOut), required=True)
 
 
 class ActivityOut(Schema):
     id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
     title = fields.String(required=True)
-    starts_at = fields.String(required=True, metadata={"format": "date-time"})
-    ends_at = fields.String(required=True, metadata={"format": "date-time"})
+    starts_at = LocalDateTime(required=True)
+    ends_at = LocalDateTime(required=True)
     location = fields.String(required=True)
     capacity = fields.Integer(allow_none=True, required=True)
-    sign_up_closes_at = fields.String(allow_none=True, required=True)
+    sign_up_closes_at = LocalDateTime(allow_none=True, required=True)
+    sign_up_opens_at = LocalDateTime(allow_none=True, required=True)
+    audience = fields.List(
+        fields.String(validate=validate.OneOf(AUDIENCES)),
+        required=True,
+        metadata={"description": "Who may sign up."},
+    )
+    host_school_id = fields.String(allow_none=True, required=True)
+    cancelled_at = LocalDateTime(
+        allow_none=True, required=True, metadata={"description": "Set once it is called off."}
+    )
     rounds = fields.List(fields.Dict(), required=True)
     sessions = fields.List(fields.Dict(), required=True)
     workshops = fields.List(fields.Dict(), required=True)

@@ -1,21 +1,91 @@
-"""The registration service: HTTP API for schools, participants and operators; RPC for others."""
+"""The registration service: HTTP API for schools, participants and operators; RPC for others.
+
+Entrypoints only: each authenticates, calls one use case (registration.handlers) and dumps the
+answer through the schema the OpenAPI document is built from. Domain refusals become
+problem+json through registration.problems.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nameko.rpc import RpcProxy, rpc
+from marshmallow import Schema
 from werkzeug.wrappers import Request, Response
 
-from lob_common.http import json_response, load, not_found, read_json
-from lob_common.providers import Database, ServiceBase, call_with_timeout, http
-from registration import handlers
+from lob_common.http import Problem, bearer_token, json_response, load, read_json
+from lob_common.messaging import RpcProxy, rpc
+from lob_common.providers import ApiHandler, Database, ServiceBase, call_with_timeout
+from registration import docs, handlers
 from registration.adapters.tables import Base
+from registration.auth import Scope, authenticate, require
+from registration.domain.caller import Caller
+from registration.domain.errors import (
+    NoPlanYet,
+    RegistrationError,
+    SchedulingUnavailable,
+    UnknownPerson,
+)
 from registration.openapi import openapi_document
-from registration.schemas import ActivityIn
+from registration.problems import problem_for
+from registration.schemas import (
+    ActivityIn,
+    ActivityListOut,
+    ActivityOut,
+    PlanOut,
+    RegistrationListOut,
+    RegistrationOut,
+    RegistrationQuery,
+    RoomListsOut,
+    SchoolListOut,
+)
+from registration.views import room_lists_csv
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class RegistrationApi(ApiHandler):
+    """@http whose domain refusals answer as the problem each maps to."""
+
+    def __init__(self, method: str, url: str, **kwargs: Any) -> None:
+        kwargs.setdefault("expected_exceptions", (Problem, RegistrationError))
+        super().__init__(method, url, **kwargs)
+
+    def response_from_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RegistrationError):
+            return problem_for(exc).response()
+        return super().response_from_exception(exc)
+
+
+http = RegistrationApi.decorator
+
+
+def reply(
+    schema: Schema, data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response(schema.dump(data), status, headers)
+
+
+def if_match(request: Request) -> tuple[str, ...] | None:
+    """The strong ETags an update names (("*",) for any); None without If-Match."""
+    if "If-Match" not in request.headers:
+        return None
+    tags = request.if_match
+    return ("*",) if tags.star_tag else tuple(tags.as_set())
+
+
+def with_etag(response: Response, etag: str) -> Response:
+    response.set_etag(etag)
+    return response
+
+
+def csv_file(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 class RegistrationService(ServiceBase):
@@ -23,89 +93,133 @@ class RegistrationService(ServiceBase):
     db = Database(Base.metadata, MIGRATIONS)
     scheduling = RpcProxy("scheduling")
 
-    def _caller(self, request: Request) -> handlers.Caller:
-        return handlers.authenticate(self.db, request, self.config.get("OPERATOR_KEY"))
+    def _caller(self, request: Request, scope: Scope) -> Caller:
+        caller = authenticate(self.db, bearer_token(request), self.config.get("OPERATOR_KEY"))
+        require(caller, scope)
+        return caller
 
     @http("POST", "/registrations")
     def create_registration(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self._caller(request, Scope.SIGN_UP)
         view, created = handlers.sign_up(
             self.db, read_json(request), caller, request.headers.get("Idempotency-Key")
         )
         location = {"Location": f"/registrations/{view['registration_id']}"}
-        return json_response(view, 201 if created else 200, location)
+        return reply(RegistrationOut(), view, 201 if created else 200, location)
+
+    @http("GET", "/registrations")
+    def list_registrations(self, request: Request) -> Response:
+        """A school's own people, a host's activities, or (operator) all; ?format=csv."""
+        caller = self._caller(request, Scope.READ_REGISTRATIONS)
+        query = load(RegistrationQuery(), request.args.to_dict())
+        if query["format"] == "csv":
+            text = handlers.registrations_spreadsheet(self.db, caller, query)
+            return csv_file(text, f"aanmeldingen-{query.get('activity_id') or 'alle'}.csv")
+        page, next_cursor = handlers.list_registrations(self.db, caller, query)
+        return reply(RegistrationListOut(), {"registrations": page, "next_cursor": next_cursor})
 
     @http("GET", "/registrations/<string:registration_id>")
     def get_registration(self, request: Request, registration_id: str) -> Response:
-        view = handlers.get_registration(self.db, registration_id, self._caller(request))
-        return json_response(view)
+        caller = self._caller(request, Scope.READ_REGISTRATIONS)
+        return reply(RegistrationOut(), handlers.get_registration(self.db, registration_id, caller))
 
     @http("DELETE", "/registrations/<string:registration_id>")
     def cancel_registration(self, request: Request, registration_id: str) -> Response:
+        caller = self._caller(request, Scope.CANCEL)
         reason = request.args.get("reason", "")
-        return json_response(
-            handlers.cancel(self.db, registration_id, self._caller(request), reason)
-        )
+        return reply(RegistrationOut(), handlers.cancel(self.db, registration_id, caller, reason))
 
     @http("DELETE", "/persons/<string:person_id>")
     def erase_person(self, request: Request, person_id: str) -> Response:
-        handlers.require_operator(self._caller(request))
+        self._caller(request, Scope.ERASE_PERSONS)
         if not handlers.erase_person(self.db, person_id):
-            raise not_found(f"Persoon {person_id}")
+            raise UnknownPerson(person_id)
         return Response(status=204)
+
+    @http("GET", "/schools")
+    def list_schools(self, request: Request) -> Response:
+        self._caller(request, Scope.READ_SCHOOLS)
+        return reply(SchoolListOut(), {"schools": handlers.list_schools(self.db)})
 
     @http("GET", "/activities")
     def list_activities(self, request: Request) -> Response:
-        self._caller(request)
-        return json_response({"activities": handlers.list_activities(self.db)})
+        self._caller(request, Scope.READ_CATALOGUE)
+        return reply(ActivityListOut(), {"activities": handlers.list_activities(self.db)})
 
     @http("POST", "/activities")
     def publish_activity(self, request: Request) -> Response:
-        handlers.require_operator(self._caller(request))
-        view, created = handlers.publish_activity(self.db, load(ActivityIn(), read_json(request)))
-        return json_response(
-            view, 201 if created else 200, {"Location": f"/activities/{view['id']}"}
-        )
+        """Create, or update with If-Match (the ETag of GET /activities/{id})."""
+        self._caller(request, Scope.PUBLISH_ACTIVITIES)
+        data = load(ActivityIn(), read_json(request))
+        view, created, etag = handlers.publish_activity(self.db, data, if_match(request))
+        location = {"Location": f"/activities/{view['id']}"}
+        return with_etag(reply(ActivityOut(), view, 201 if created else 200, location), etag)
 
-    def _plan_call(self, method: Any, *args: Any) -> Any:
+    @http("GET", "/activities/<string:activity_id>")
+    def get_activity(self, request: Request, activity_id: str) -> Response:
+        self._caller(request, Scope.READ_CATALOGUE)
+        view, etag = handlers.get_activity(self.db, activity_id)
+        return with_etag(reply(ActivityOut(), view), etag)
+
+    @http("DELETE", "/activities/<string:activity_id>")
+    def cancel_activity(self, request: Request, activity_id: str) -> Response:
+        """Call an activity off; its participants are told (notifications)."""
+        self._caller(request, Scope.PUBLISH_ACTIVITIES)
+        reason = request.args.get("reason", "")
+        view, etag = handlers.cancel_activity(self.db, activity_id, reason)
+        return with_etag(reply(ActivityOut(), view), etag)
+
+    def _plan_call(self, method: Any, activity_id: str, *args: Any) -> Any:
+        """Ask scheduling (which owns plans); None from it means no plan yet."""
         try:
             timeout = float(self.config.get("RPC_TIMEOUT_SECONDS", 10))
-            return call_with_timeout(method, *args, timeout=timeout)
+            answer = call_with_timeout(method, activity_id, *args, timeout=timeout)
         except TimeoutError:
-            raise handlers.scheduling_unavailable() from None
+            raise SchedulingUnavailable() from None
+        if answer is None:
+            raise NoPlanYet(activity_id)
+        return answer
 
     @http("GET", "/activities/<string:activity_id>/programmes")
     def get_programmes(self, request: Request, activity_id: str) -> Response:
         """The plan in force: a school sees its own pupils, the operator everyone."""
-        caller = self._caller(request)
+        caller = self._caller(request, Scope.READ_PROGRAMMES)
+        handlers.activity_for_plans(self.db, activity_id, caller)
         school = None if caller.is_operator else caller.school_id
         plan = self._plan_call(self.scheduling.programmes, activity_id, school)
-        if plan is None:
-            raise handlers.no_plan_yet(activity_id)
-        return json_response(handlers.with_names(self.db, plan))
+        return reply(PlanOut(), handlers.with_names(self.db, plan))
 
     @http("GET", "/activities/<string:activity_id>/room-lists")
     def get_room_lists(self, request: Request, activity_id: str) -> Response:
         """Per session and round, who is in the room (operator); ?format=csv to print."""
-        handlers.require_operator(self._caller(request))
+        caller = self._caller(request, Scope.READ_ROOM_LISTS)
+        handlers.activity_for_plans(self.db, activity_id, caller)
         rooms = self._plan_call(self.scheduling.room_lists, activity_id)
-        if rooms is None:
-            raise handlers.no_plan_yet(activity_id)
         rooms = handlers.room_lists_with_names(self.db, rooms)
         if request.args.get("format") == "csv":
-            return Response(
-                handlers.room_lists_csv(rooms),
-                mimetype="text/csv",
-                headers={
-                    "Content-Disposition": f'attachment; filename="zaallijsten-{activity_id}.csv"'
-                },
-            )
-        return json_response({"activity_id": activity_id, "rooms": rooms})
+            return csv_file(room_lists_csv(rooms), f"zaallijsten-{activity_id}.csv")
+        return reply(RoomListsOut(), {"activity_id": activity_id, "rooms": rooms})
 
     @http("GET", "/openapi.json")
     def openapi(self, request: Request) -> Response:
         return json_response(openapi_document())
 
+    @http("GET", "/docs")
+    def docs_page(self, request: Request) -> Response:
+        """The API, readable (Swagger UI, served from the installed package: no CDN)."""
+        return Response(docs.PAGE, mimetype="text/html")
+
+    @http("GET", "/docs/<string:asset>")
+    def docs_asset(self, request: Request, asset: str) -> Response:
+        if asset == "openapi.json":  # Swagger UI 4 reads OpenAPI 3.0: the same document in 3.0
+            return json_response(openapi_document(docs.SWAGGER_UI_OPENAPI))
+        return docs.asset(asset)
+
     @rpc
     def contact(self, registration_id: str) -> dict | None:
         return handlers.contact_for(self.db, registration_id)
+
+    @rpc
+    def identify_key(self, key_hash: str) -> dict | None:
+        """Who a key is, by its SHA-256 (the key itself never travels): reporting's question."""
+        return handlers.identify_key(self.db, key_hash)

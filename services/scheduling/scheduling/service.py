@@ -13,14 +13,15 @@ from lob_common.contracts import Event
 from lob_common.db import utcnow
 from lob_common.messaging import event_handler, rpc
 from lob_common.providers import Database, ServiceBase
-from scheduling import handlers, planning
+from scheduling import handlers
 from scheduling.adapters.tables import Base
+from scheduling.domain.plan import Outcome, Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
-def _in_thread(planner: Any, *args: Any) -> planning.Outcome:
+def _in_thread(planner: Any, *args: Any) -> Outcome:
     """Solvers are CPU-bound: run them in an OS thread so the service keeps answering."""
     return tpool.execute(planner, *args)
 
@@ -29,13 +30,13 @@ class SchedulingService(ServiceBase):
     name = "scheduling"
     db = Database(Base.metadata, MIGRATIONS)
 
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_config(self.config)
+
     @event_handler("registration", "activity_published")
     def handle_activity_published(self, event: Event) -> bool:
-        return handlers.record_activity(self.db, event)
-
-    @property
-    def settings(self) -> planning.Settings:
-        return planning.Settings.from_config(self.config)
+        return handlers.record_activity(self.db, event, self.settings)
 
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:
@@ -56,23 +57,21 @@ class SchedulingService(ServiceBase):
     @timer(interval=60)
     def plan_closed_activities(self) -> None:
         """Plan every activity whose sign-up closed and that has no plan yet."""
-        for activity_id in planning.due_activities(self.db, utcnow()):
+        for activity_id in handlers.due_activities(self.db, utcnow()):
             try:
-                planning.run_schedule(
-                    self.db, activity_id, solve=_in_thread, settings=self.settings
-                )
+                handlers.run_schedule(self.db, activity_id, self.settings, solve=_in_thread)
             except Exception:
                 log.exception("planning %s failed; it is tried again next minute", activity_id)
 
     @rpc
     def plan_now(self, activity_id: str) -> dict[str, Any]:
         """An operator asks for a (new) plan now, e.g. after late cancellations."""
-        return planning.run_schedule(self.db, activity_id, solve=_in_thread, settings=self.settings)
+        return handlers.run_schedule(self.db, activity_id, self.settings, solve=_in_thread)
 
     @rpc
     def programmes(self, activity_id: str, school_id: str | None = None) -> dict | None:
-        return planning.programmes(self.db, activity_id, school_id)
+        return handlers.programmes(self.db, activity_id, school_id)
 
     @rpc
     def room_lists(self, activity_id: str) -> list[dict] | None:
-        return planning.room_lists(self.db, activity_id)
+        return handlers.room_lists(self.db, activity_id)

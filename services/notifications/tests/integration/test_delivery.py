@@ -42,7 +42,8 @@ class Setup:
             f"{self.registration_url}/registrations",
             headers=OPERATOR,
             json={
-                "activity_id": "netwerk",
+                "activity_id": "netwerk",  # a network meeting: for professionals (a mentor)
+                "role": "professional",
                 "first_name": "Sanne",
                 "last_name": "de Vries",
                 "email": email,

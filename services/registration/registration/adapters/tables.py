@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lob_common.db import UTCDateTime, service_metadata
@@ -22,7 +22,31 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # vmbo, pro, vso, mbo, vavo, other
     municipality: Mapped[str | None] = mapped_column(String(64))
-    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class ApiKey(Base):
+    """A named, revocable API key; only the SHA-256 of the key itself is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # domain.caller.CallerRole
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # A name stands for one key at a time; a revoked key keeps its name in the list.
+        Index(
+            "uq_api_keys_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
 
 class Activity(Base):
@@ -36,6 +60,14 @@ class Activity(Base):
     location: Mapped[str] = mapped_column(String(200), default="")
     capacity: Mapped[int | None]
     sign_up_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sign_up_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who it is for (lob_common.contracts.AUDIENCES); a sign-up's role must be among them.
+    audience: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The school or mbo college that hosts it: its `host` keys read the activity's lists.
+    host_school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    # Counts every update: the ETag, so two operators do not overwrite each other's changes.
+    version: Mapped[int] = mapped_column(default=1)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sessions, rounds, workshops, buses, stops: the structure scheduling needs, as published.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -56,6 +88,10 @@ class Person(Base):
     phase: Mapped[str | None] = mapped_column(String(16))
     parent_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Who this person is within their school (adapters.repository.identity_key): one record per
+    # person per school, so a sign-up from one school never matches another school's pupil,
+    # and two identical sign-ups at once cannot make two records.
+    identity_key: Mapped[str] = mapped_column(String(64), unique=True)
 
     __table_args__ = (Index("ix_persons_email", "email"),)
 
@@ -71,10 +107,24 @@ class Registration(Base):
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     consent: Mapped[str] = mapped_column(String(16))  # not_required, pending, given
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    # SHA-256 of the request that used the Idempotency-Key: the same key with another request
+    # is refused instead of answered with this registration.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_registrations_idempotency_key"),
         Index("ix_registrations_activity_person", "activity_id", "person_id"),
+        # At most one active sign-up per person and activity, also when two arrive at once.
+        Index(
+            "uq_registrations_active_activity_person",
+            "activity_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("status = 'signed_up'"),
+            postgresql_where=text("status = 'signed_up'"),
+        ),
+        # The lists page through registrations in this order.
+        Index("ix_registrations_created_at_id", "created_at", "id"),
     )

@@ -8,7 +8,7 @@ from registration.domain.rules import (
     age_band,
     age_on,
     check_preferences,
-    consent_required,
+    needs_parent_consent,
     phase_of,
 )
 
@@ -29,10 +29,10 @@ def test_age_counts_completed_years(birth, day, age):
 
 def test_consent_is_needed_for_pupils_under_sixteen_only():
     day = date(2026, 11, 20)
-    assert consent_required("pupil", date(2011, 1, 1), day)
-    assert not consent_required("pupil", date(2010, 11, 20), day)
-    assert not consent_required("young_adult", date(2012, 1, 1), day)
-    assert not consent_required("pupil", None, day)
+    assert needs_parent_consent("pupil", age_on(date(2011, 1, 1), day))
+    assert not needs_parent_consent("pupil", age_on(date(2010, 11, 20), day))
+    assert not needs_parent_consent("young_adult", age_on(date(2012, 1, 1), day))
+    assert not needs_parent_consent("pupil", None)
 
 
 def test_phase_follows_the_school_for_pupils_and_the_person_otherwise():

@@ -26,6 +26,7 @@ class ActivityCopy(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: published before 0003
     sign_up_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    capacity: Mapped[int | None]  # seats, for kinds without a planner (None: no limit; 0004)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -41,7 +42,7 @@ class SignUp(Base):
     school_id: Mapped[str | None] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))  # active, cancelled
+    status: Mapped[str] = mapped_column(String(16))  # a SignUpStatus
     signed_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -77,7 +78,7 @@ class Assignment(Base):
     registration_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(36))
     school_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # assigned, waitlisted
+    status: Mapped[str] = mapped_column(String(16))  # a Placement
     programme: Mapped[dict[str, Any]] = mapped_column(JSON)
     waitlist_position: Mapped[int | None]
 

@@ -6,36 +6,42 @@ per round, never the same one twice. Objective: first seat everyone in every rou
 seated pupil-round), then U[k] = 0/10/18/24 for k granted choices (concave: a second choice for
 one pupil beats a third for another), plus 4 for the backup when k < 3.
 
-Method (docs/scheduling.md):
-1. *Sets* - ignore rounds: give each pupil a set of up to R distinct sessions, each session
-   holding capacity x (rounds it runs) pupils. That is a min-cost flow with convex per-pupil
-   costs (parallel arcs with marginal gains 10, 8, 6; backup 4; any other session 0; 100 per
-   seat). Its optimum is an upper bound on any valid plan, which we report.
-2. *Rounds* - place each pupil's sessions into distinct rounds in which they run, within the
-   per-round capacities: an integer program over pupils grouped by identical requests (few
-   thousand variables, not one per pupil), solved with CP-SAT. It may drop a session of a pupil
-   where the sets do not fit into rounds; dropping costs its seat and wish value.
-3. *Fill* - give every empty pupil-round a session with a free seat in that round (per-round
-   min-cost flow, preferring the pupil's own choices).
-Re-planning passes the previous plan; keeping a pupil's session (and its round) earns a bonus
+Method: an anytime search (docs/scheduling.md). It holds a valid plan from its first
+milliseconds, and each stage replaces it only by a better one; whatever stops the search (the
+time limit, a stage that finds nothing), the best plan so far comes back with the upper bound
+and the gap. The stages (`infoday_stages.py`, all min-cost flows):
+0. *First come, first served*: valid at once.
+1. *Bound* - ignore rounds, but not the seats of each round: every plan is a flow there, so its
+   optimum bounds every plan; it also gives each pupil a target set of sessions.
+2. *Placement* - the target sets into rounds, round by round (each a flow); what does not fit
+   is left out.
+3. *Improvement* - one round at a time, exactly, with the other rounds fixed, until no round
+   gains: this fills every empty pupil-round and repairs what placement left out.
+4. *Exact* - an instance small enough is solved to proven optimality with CP-SAT.
+The search stops as soon as the plan is within `gap_tolerance` of the bound.
+Re-planning passes the previous plan; keeping a pupil's session in its round earns a bonus
 larger than any wish gain but smaller than a seat, so pupils move only where it is needed.
 """
 
 from __future__ import annotations
 
-import itertools
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ortools.graph.python import min_cost_flow
-from ortools.sat.python import cp_model
+import numpy as np
 
-U = (0, 10, 18, 24)
-SEAT = 100
-BACKUP = 4
-KEEP = 50  # re-planning: worth more than any wish gain (<= 10), less than a seat (100)
+from scheduling.domain import infoday_stages as stages
+from scheduling.domain.infoday_stages import BACKUP, SEAT, U
+
+DEFAULT_TIME_LIMIT_S = 20.0
+# Stop searching once the wish utility is within this share of its upper bound (like a MIP
+# gap): 0.01% is 3 points at 1300 pupils, less than one pupil's second choice.
+DEFAULT_GAP_TOLERANCE = 1e-4
+EXACT_MAX_VARIABLES = 5000  # pupil x round x session; above this CP-SAT is not tried
+EXACT_TIME_LIMIT_S = 5.0  # at most this long (a proof on such sizes takes well under 1 s)
 
 Progress = Callable[[str, float], None]
 Assignments = dict[str, tuple[str | None, ...]]
@@ -176,12 +182,36 @@ class PlanMetrics:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One step of the search, for the log: what it did and the best plan after it."""
+
+    name: str
+    seconds: float  # since the search started
+    objective: int  # of the best plan so far
+
+
+@dataclass(frozen=True)
 class InfoDayPlan:
     assignments: Assignments
     metrics: PlanMetrics
-    upper_bound: int | None = None  # on the objective; no valid plan can score higher
+    upper_bound: int  # on the objective: no valid plan scores more
+    seats_bound: int  # on seated pupil-rounds: no valid plan seats more
     moved: int = 0  # pupils whose programme differs from the previous plan
-    stats: dict[str, Any] = field(default_factory=dict)
+    stages: tuple[Stage, ...] = ()
+    warning: str | None = None  # why the search stopped short of a proven optimum
+
+    @property
+    def wish_upper_bound(self) -> int:
+        """No plan that seats `seats_bound` pupil-rounds has more wish utility than this."""
+        return self.upper_bound - SEAT * self.seats_bound
+
+    @property
+    def gap(self) -> int:
+        return self.upper_bound - self.metrics.objective
+
+    @property
+    def proven_optimal(self) -> bool:
+        return self.gap == 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"assignments": {p: list(a) for p, a in self.assignments.items()}}
@@ -193,6 +223,24 @@ class InfoDayPlan:
             for r, s in enumerate(row)
             if s is None
         ]
+
+    def summary(self) -> dict[str, Any]:
+        """The metrics with the bounds and the gap: what an operator reads (counts only)."""
+        wish_bound = self.wish_upper_bound
+        return {
+            **self.metrics.to_dict(),
+            "upper_bound": self.upper_bound,
+            "seats_bound": self.seats_bound,
+            "wish_upper_bound": wish_bound,
+            "gap_to_upper_bound": self.gap,
+            "wish_share_of_bound": round(self.metrics.wish_utility / wish_bound, 6)
+            if wish_bound > 0
+            else 1.0,
+            "proven_optimal": self.proven_optimal,
+            "unseated": self.metrics.seated_max - self.metrics.seated,
+            "moved": self.moved,
+            "warning": self.warning,
+        }
 
 
 # --- scoring (the same rules and numbers as shared/bench/infoday/score.py) ---------------------
@@ -263,361 +311,244 @@ def _violations(
     return problems
 
 
-# --- phase 1: sets (min-cost flow over rounds-relaxed capacities) ------------------------------
-
-
-def _marginals(k_max: int) -> list[int]:
-    return [U[i + 1] - U[i] for i in range(min(k_max, 3))]
-
-
-def assign_sets(
-    instance: InfoDayInstance, previous: Assignments | None = None
-) -> tuple[dict[str, list[str]], int]:
-    """Each pupil's set of sessions, ignoring rounds, and the flow's (maximal) objective."""
-    sessions = [s for s in instance.sessions if s.capacity > 0 and s.rounds]
-    index = {s.id: i for i, s in enumerate(sessions)}
-    pupils = instance.pupils
-    n_p, rounds = len(pupils), instance.rounds
-    source, sink = 0, 1
-    pupil_node = 2
-    wish_node = 2 + n_p
-    session_node = 2 + 2 * n_p
-    flow = min_cost_flow.SimpleMinCostFlow()
-    tails: list[int] = []
-    heads: list[int] = []
-    caps: list[int] = []
-    costs: list[int] = []
-    meaning: list[tuple[int, str] | None] = []
-
-    def arc(tail: int, head: int, cap: int, cost: int, label: tuple[int, str] | None) -> None:
-        tails.append(tail)
-        heads.append(head)
-        caps.append(cap)
-        costs.append(cost)
-        meaning.append(label)
-
-    for s_i, session in enumerate(sessions):
-        arc(session_node + s_i, sink, session.capacity * len(session.rounds), -SEAT, None)
-    arc(source, sink, rounds * n_p, 0, None)  # seats nobody can have: left empty
-    for p_i, pupil in enumerate(pupils):
-        choices, backup = pupil.wishes()
-        choices = tuple(c for c in choices if c in index)
-        kept = set(previous.get(pupil.id, ())) if previous else set()
-        arc(source, pupil_node + p_i, rounds, 0, None)
-        for gain in _marginals(len(choices)):
-            arc(pupil_node + p_i, wish_node + p_i, 1, -gain, None)
-        for choice in choices:
-            bonus = KEEP if choice in kept else 0
-            arc(wish_node + p_i, session_node + index[choice], 1, -bonus, (p_i, choice))
-        wished = set(choices)
-        if backup in index:
-            wished.add(backup)
-            bonus = KEEP if backup in kept else 0
-            arc(pupil_node + p_i, session_node + index[backup], 1, -BACKUP - bonus, (p_i, backup))
-        for session in sessions:
-            if session.id not in wished:
-                bonus = KEEP if session.id in kept else 0
-                arc(
-                    pupil_node + p_i, session_node + index[session.id], 1, -bonus, (p_i, session.id)
-                )
-    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    flow.set_node_supply(source, rounds * n_p)
-    flow.set_node_supply(sink, -rounds * n_p)
-    if flow.solve() != flow.OPTIMAL:
-        raise RuntimeError("the set assignment flow did not solve")
-    sets: dict[str, list[str]] = {p.id: [] for p in pupils}
-    for a, label in enumerate(meaning):
-        if label is not None and flow.flow(a):
-            sets[pupils[label[0]].id].append(label[1])
-    return sets, -flow.optimal_cost()
-
-
-def upper_bound(instance: InfoDayInstance) -> int:
-    """No valid plan scores more: the optimum of the rounds-relaxed problem."""
-    return assign_sets(instance)[1]
-
-
-# --- phase 2: rounds (CP-SAT over groups of pupils with the same sets) -------------------------
-
-
-def _value(pupil: PupilRequest, session: str) -> int:
-    """What a session is worth to a pupil beyond its seat (for choosing what to drop)."""
-    choices, backup = pupil.wishes()
-    if session in choices:
-        return 8
-    return BACKUP if session == backup else 0
-
-
-def _patterns(
-    sets: tuple[str, ...], runs: Mapping[str, tuple[int, ...]], rounds: int
-) -> list[tuple[int | None, ...]]:
-    """Every way to put the sessions into distinct rounds they run in; None = dropped."""
-    options = [(*runs[s], None) for s in sets]
-    found = []
-    for combo in itertools.product(*options):
-        placed = [r for r in combo if r is not None]
-        if len(placed) == len(set(placed)) and all(r <= rounds for r in placed):
-            found.append(combo)
-    return found
-
-
-def assign_rounds(
-    instance: InfoDayInstance,
-    sets: Mapping[str, list[str]],
-    previous: Assignments | None = None,
-    time_limit_s: float = 60.0,
-) -> Assignments:
-    """Put each pupil's sessions into rounds, trying ever larger models:
-    1. every session placed (usually feasible, and fast);
-    2. groups whose set cannot be placed whole (e.g. all its sessions miss one round) may drop
-       one session;
-    3. any group may drop one session; 4. any group may drop any.
-    Each dropped seat is offered again in the fill phase."""
-    groups = _groups(instance, sets, previous)
-    runs = {s.id: s.rounds for s in instance.sessions}
-    stuck = {
-        key
-        for key in groups
-        if not any(None not in p for p in _patterns(key[0], runs, instance.rounds))
-    }
-    stages: list[tuple[Callable[[tuple], int], float]] = []
-    if not stuck and _rounds_have_room(instance, groups):
-        stages.append((lambda key: 0, 0.25))
-    if stuck and _rounds_have_room(instance, groups, excluding=stuck):
-        stages.append((lambda key: 1 if key in stuck else 0, 0.25))
-    stages += [(lambda key: 1, 0.5), (lambda key: instance.rounds, 1.0)]
-    for drops_allowed, share in stages:
-        found = _solve_rounds(instance, groups, drops_allowed, time_limit_s * share)
-        if found is not None:
-            return found
-    raise RuntimeError("no round assignment found in the time limit; raise it")
-
-
-def _rounds_have_room(
-    instance: InfoDayInstance,
-    groups: Mapping[tuple, list[PupilRequest]],
-    excluding: set[tuple] = frozenset(),
-) -> bool:
-    """A quick necessary condition for placing every set whole: in each round, the pupils
-    holding a full set of R sessions need that many seats (saves proving infeasibility)."""
-    full = sum(
-        len(members)
-        for key, members in groups.items()
-        if len(key[0]) == instance.rounds and key not in excluding
-    )
-    return all(
-        full <= sum(s.capacity for s in instance.sessions if r in s.rounds)
-        for r in range(1, instance.rounds + 1)
-    )
-
-
-def _groups(
-    instance: InfoDayInstance, sets: Mapping[str, list[str]], previous: Assignments | None
-) -> dict[tuple, list[PupilRequest]]:
-    """Pupils with the same sets (and the same previous rounds, and wish values) are one group:
-    the model counts how many of a group take each pattern."""
-    groups: dict[tuple, list[PupilRequest]] = defaultdict(list)
-    for pupil in instance.pupils:
-        chosen = tuple(sorted(sets[pupil.id]))
-        before = previous.get(pupil.id) if previous else None
-        kept = tuple((s, before.index(s) + 1) for s in chosen if before and s in before)
-        values = tuple(_value(pupil, s) for s in chosen)
-        groups[(chosen, kept, values)].append(pupil)
-    return groups
-
-
-def _solve_rounds(
-    instance: InfoDayInstance,
-    groups: Mapping[tuple, list[PupilRequest]],
-    drops_allowed: Callable[[tuple], int],
-    time_limit_s: float,
-) -> Assignments | None:
-    runs = {s.id: s.rounds for s in instance.sessions}
-    capacity = {s.id: s.capacity for s in instance.sessions}
-    model = cp_model.CpModel()
-    load: dict[tuple[str, int], list[Any]] = defaultdict(list)
-    variables: dict[tuple, list[tuple[tuple[int | None, ...], Any]]] = {}
-    objective = []
-    for key in sorted(groups):
-        chosen, kept, values = key
-        keep = dict(kept)
-        size = len(groups[key])
-        options = []
-        limit = drops_allowed(key)
-        for pattern in _patterns(chosen, runs, instance.rounds):
-            if pattern.count(None) > limit:
-                continue
-            count = model.new_int_var(0, size, "")
-            options.append((pattern, count))
-            if kept and all(keep.get(c) == r for c, r in zip(chosen, pattern, strict=True)):
-                model.add_hint(count, size)  # re-planning: the previous rounds are a good start
-            cost = sum(SEAT + v for r, v in zip(pattern, values, strict=True) if r is None)
-            cost -= KEEP * sum(
-                1
-                for s, r in zip(chosen, pattern, strict=True)
-                if r is not None and keep.get(s) == r
-            )
-            if cost:
-                objective.append(cost * count)
-            for s, r in zip(chosen, pattern, strict=True):
-                if r is not None:
-                    load[(s, r)].append(count)
-        if not options:
-            return None  # some set cannot be placed whole: only dropping helps
-        model.add(sum(c for _, c in options) == size)
-        variables[key] = options
-    for (s, _round), counts in load.items():
-        model.add(sum(counts) <= capacity[s])
-    if objective:
-        model.minimize(sum(objective))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
-    solver.parameters.num_workers = 1  # deterministic: same instance, same plan
-    # Stop once provably within less than one kept session (50) of the best: no seat or
-    # kept session is ever traded for speed.
-    solver.parameters.absolute_gap_limit = KEEP - 1
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
-    result: Assignments = {}
-    for key, options in variables.items():
-        chosen = key[0]
-        pending = list(groups[key])
-        for pattern, count in options:
-            for _ in range(solver.value(count)):
-                row: list[str | None] = [None] * instance.rounds
-                for s, r in zip(chosen, pattern, strict=True):
-                    if r is not None:
-                        row[r - 1] = s
-                result[pending.pop(0).id] = tuple(row)
-    return result
-
-
-# --- phase 3: fill empty pupil-rounds --------------------------------------------------------
-
-
-def fill_empty(instance: InfoDayInstance, assignments: Assignments) -> Assignments:
-    """Seat pupils in rounds where they have nothing, in sessions with a free seat."""
-    result = {p: list(row) for p, row in assignments.items()}
-    pupils = {p.id: p for p in instance.pupils}
-    for r in range(1, instance.rounds + 1):
-        empty = [p for p, row in result.items() if row[r - 1] is None]
-        if not empty:
-            continue
-        used: dict[str, int] = defaultdict(int)
-        for row in result.values():
-            if row[r - 1] is not None:
-                used[row[r - 1]] += 1
-        free = {
-            s.id: s.capacity - used[s.id]
-            for s in instance.sessions
-            if r in s.rounds and s.capacity - used[s.id] > 0
-        }
-        if not free:
-            continue
-        for pupil_id, session in _fill_round(empty, free, pupils, result).items():
-            result[pupil_id][r - 1] = session
-    return {p: tuple(row) for p, row in result.items()}
-
-
-def _fill_round(
-    empty: list[str],
-    free: Mapping[str, int],
-    pupils: Mapping[str, PupilRequest],
-    result: Mapping[str, list[str | None]],
-) -> dict[str, str]:
-    names = sorted(free)
-    index = {s: i for i, s in enumerate(names)}
-    flow = min_cost_flow.SimpleMinCostFlow()
-    source, sink = 0, 1
-    pupil_base, session_base = 2, 2 + len(empty)
-    labels: list[tuple[str, str] | None] = []
-    for s in names:
-        flow.add_arc_with_capacity_and_unit_cost(session_base + index[s], sink, free[s], 0)
-        labels.append(None)
-    for i, pupil_id in enumerate(empty):
-        flow.add_arc_with_capacity_and_unit_cost(source, pupil_base + i, 1, 0)
-        labels.append(None)
-        has = set(result[pupil_id])
-        pupil = pupils[pupil_id]
-        choices, backup = pupil.wishes()
-        k = len(set(choices) & has)
-        for s in names:
-            if s in has:
-                continue
-            gain = U[min(k + 1, 3)] - U[min(k, 3)] if s in choices else 0
-            if s == backup and backup not in has and k < 3:
-                gain = BACKUP
-            flow.add_arc_with_capacity_and_unit_cost(
-                pupil_base + i, session_base + index[s], 1, -(SEAT + gain)
-            )
-            labels.append((pupil_id, s))
-    flow.add_arc_with_capacity_and_unit_cost(source, sink, len(empty), 0)
-    labels.append(None)
-    flow.set_node_supply(source, len(empty))
-    flow.set_node_supply(sink, -len(empty))
-    if flow.solve() != flow.OPTIMAL:
-        return {}
-    return {
-        label[0]: label[1] for a, label in enumerate(labels) if label is not None and flow.flow(a)
-    }
-
-
-# --- the whole method --------------------------------------------------------------------------
+# --- the search --------------------------------------------------------------------------------
 
 
 def assign_programmes(
     instance: InfoDayInstance,
     *,
-    previous: Assignments | None = None,
+    previous: Mapping[str, Iterable[str | None]] | None = None,
     time_limit_s: float | None = None,
+    gap_tolerance: float = DEFAULT_GAP_TOLERANCE,
     progress: Progress | None = None,
 ) -> InfoDayPlan:
-    """Plan every pupil's programme (see the module docstring for the method)."""
-    say = progress or (lambda _message, _fraction: None)
+    """Plan every pupil's programme (see the module docstring for the method). Never fails on
+    a valid instance: the plan returned is the best found when the search stopped."""
+    limit = DEFAULT_TIME_LIMIT_S if time_limit_s is None else time_limit_s
+    kept = _previous_rows(instance, previous)
+    enc = _encode(instance, kept)
+    search = _Search(enc, time.perf_counter() + limit, gap_tolerance, progress)
+    search.offer("first come, first served", stages.first_come_first_served(enc))
+    if kept:
+        held = _sanitised(enc)
+        search.offer("the previous plan", held)
+        search.offer("the previous plan, improved", search.improve(held))
+    bound = stages.relaxed_bound(enc, keep=False)
+    search.set_bound(bound.value, _seats_bound(enc, bound))
+    search.say("upper bound", 0.2)
+    # Re-planning keeps programmes: a plan made afresh can only win where the one kept leaves
+    # seats empty, and one placement is enough to find those.
+    orders = 1 if kept else enc.rounds
+    if kept and search.seats_full():
+        orders = 0
+    for first in range(orders):
+        if search.finished():
+            break
+        order = [first, *(r for r in range(enc.rounds) if r != first)]
+        # Re-planning: target sets from the relaxation with the bonus for kept sessions.
+        targets = stages.relaxed_bound(enc).sets if kept else bound.sets
+        placed = stages.place_sets(enc, targets, order)
+        search.offer(f"target sets placed, round {first + 1} first", placed)
+        if not search.finished():
+            search.offer("improved round by round", search.improve(placed))
+    if not search.finished() and _small(enc):
+        search.solve_exactly()
+    return _plan(instance, enc, search, kept, limit)
+
+
+def _previous_rows(
+    instance: InfoDayInstance, previous: Mapping[str, Iterable[str | None]] | None
+) -> dict[str, tuple[str | None, ...]]:
     present = {p.id for p in instance.pupils}
-    kept = {
-        p: tuple(row)
-        for p, row in (previous or {}).items()
-        if p in present and len(row) == instance.rounds
+    rows = {p: tuple(row) for p, row in (previous or {}).items() if p in present}
+    return {p: row for p, row in rows.items() if len(row) == instance.rounds}
+
+
+def _encode(
+    instance: InfoDayInstance, kept: Mapping[str, tuple[str | None, ...]]
+) -> stages.Encoded:
+    index = {s.id: i for i, s in enumerate(instance.sessions)}
+    choices = [[index[c] for c in dict.fromkeys(p.choices) if c in index] for p in instance.pupils]
+    # The backup as the scorer counts it: in the programme with fewer than 3 choices, even
+    # when the pupil also listed it as a choice.
+    backups = [index.get(p.backup, -1) if p.backup is not None else -1 for p in instance.pupils]
+    keep = None
+    if kept:
+        empty = (None,) * instance.rounds
+        keep = [
+            [index.get(s, -1) if s is not None else -1 for s in kept.get(p.id, empty)]
+            for p in instance.pupils
+        ]
+    return stages.encode(
+        instance.rounds,
+        [s.capacity for s in instance.sessions],
+        [s.rounds for s in instance.sessions],
+        choices,
+        backups,
+        keep,
+    )
+
+
+def _sanitised(enc: stages.Encoded) -> np.ndarray:
+    """The previous plan made valid for the instance as it is now: sessions that no longer run
+    in their round, repeats and seats over a (lowered) capacity are left out."""
+    plan = enc.keep.copy()
+    plan[(plan >= 0) & ~enc.runs[np.maximum(plan, 0), np.arange(enc.rounds)]] = -1
+    for r in range(1, enc.rounds):
+        repeated = (plan[:, r : r + 1] == plan[:, :r]).any(axis=1) & (plan[:, r] >= 0)
+        plan[repeated, r] = -1
+    for r in range(enc.rounds):
+        for s in range(enc.sessions):
+            holders = np.nonzero(plan[:, r] == s)[0]
+            plan[holders[enc.capacity[s] :], r] = -1
+    return plan
+
+
+def _seats_bound(enc: stages.Encoded, relaxed: stages.Relaxed) -> int:
+    """The most pupil-rounds any plan seats. Each round seats at most every pupil and at most
+    its seats; when the relaxation reaches that, it is the bound. Otherwise (a pupil cannot
+    take a session twice, and few sessions run) the relaxation with seats alone decides."""
+    simple = int(np.minimum(enc.round_seats(), enc.pupils).sum())
+    if relaxed.seats >= simple:
+        return simple
+    return stages.relaxed_bound(enc, keep=False, seats_only=True).seats
+
+
+def _small(enc: stages.Encoded) -> bool:
+    return enc.pupils * int(enc.runs.sum()) <= EXACT_MAX_VARIABLES
+
+
+class _Search:
+    """The incumbent plan and what is known about it; stages offer plans, better ones stay."""
+
+    def __init__(
+        self,
+        enc: stages.Encoded,
+        deadline: float,
+        tolerance: float,
+        progress: Progress | None,
+    ) -> None:
+        self.enc = enc
+        self.plain = replace(enc, keep=None)  # scores as the scorer does, without re-planning
+        self.tolerance = tolerance
+        self.deadline = deadline
+        self.started = time.perf_counter()
+        self.progress = progress
+        self.best: np.ndarray | None = None
+        self.best_value = -1
+        self.bound: int | None = None
+        self.seats_bound: int | None = None
+        self.proven = False  # an exact solve proved the incumbent optimal
+        self.timed_out = False
+        self.log: list[Stage] = []
+
+    def out_of_time(self) -> bool:
+        if time.perf_counter() >= self.deadline:
+            self.timed_out = True
+        return self.timed_out
+
+    def say(self, what: str, fraction: float) -> None:
+        if self.progress:
+            self.progress(what, fraction)
+
+    def offer(self, name: str, plan: np.ndarray) -> None:
+        value = stages.total_value(self.enc, plan)
+        if value > self.best_value:
+            self.best, self.best_value = plan, value
+        objective = self.objective()
+        self.log.append(Stage(name, round(time.perf_counter() - self.started, 3), objective))
+        self.say(f"{name}: objective {objective}", 0.1 if self.bound is None else 0.5)
+
+    def objective(self) -> int:
+        """The incumbent's objective as scored (without the re-planning bonus)."""
+        assert self.best is not None
+        if self.enc.keep is None:
+            return self.best_value
+        return stages.total_value(self.plain, self.best)
+
+    def set_bound(self, bound: int, seats_bound: int) -> None:
+        self.bound, self.seats_bound = bound, seats_bound
+
+    def wish_gap(self) -> tuple[int, float]:
+        """(points, share of the wish bound) between the incumbent and the bound."""
+        gap = self.bound - self.objective()
+        wish_bound = self.bound - SEAT * self.seats_bound
+        return gap, gap / wish_bound if wish_bound > 0 else 0.0
+
+    def seats_full(self) -> bool:
+        return int((self.best >= 0).sum()) >= self.seats_bound
+
+    def within_tolerance(self) -> bool:
+        """Every seat there can be is taken, and the wishes are within the tolerance."""
+        gap, share = self.wish_gap()
+        return gap <= 0 or (self.seats_full() and share <= self.tolerance)
+
+    def finished(self) -> bool:
+        return self.proven or self.within_tolerance() or self.out_of_time()
+
+    def improve(self, plan: np.ndarray) -> np.ndarray:
+        enough = self.bound if self.enc.keep is None else None  # nothing is worth more
+        improved, _ = stages.improve(self.enc, plan, self.out_of_time, enough)
+        return improved
+
+    def solve_exactly(self) -> None:
+        from scheduling.domain import infoday_exact
+
+        left = min(EXACT_TIME_LIMIT_S, max(0.0, self.deadline - time.perf_counter()))
+        found = infoday_exact.solve(self.enc, self.best, left)
+        if found.plan is not None:
+            self.offer("exact (CP-SAT)", found.plan)
+        if self.enc.keep is None:  # CP-SAT's bound is one on the objective too
+            self.bound = min(self.bound, found.bound)
+            self.proven = found.optimal
+        self.out_of_time()
+
+
+def _plan(
+    instance: InfoDayInstance,
+    enc: stages.Encoded,
+    search: _Search,
+    kept: Mapping[str, tuple[str | None, ...]],
+    limit: float,
+) -> InfoDayPlan:
+    sessions = [s.id for s in instance.sessions]
+    assignments: Assignments = {
+        pupil.id: tuple(sessions[s] if s >= 0 else None for s in row)
+        for pupil, row in zip(instance.pupils, search.best.tolist(), strict=True)
     }
-    say("sets: min-cost flow", 0.0)
-    sets, relaxed = assign_sets(instance, kept or None)
-    bound = upper_bound(instance) if kept else relaxed
-    say("rounds: CP-SAT", 0.3)
-    placed = assign_rounds(instance, sets, kept or None, time_limit_s or 60.0)
-    say("filling empty rounds", 0.8)
-    filled = fill_empty(instance, placed)
-    metrics = score_plan(instance, filled)
-    moved = sum(1 for p, row in kept.items() if filled[p] != row)
-    say("done", 1.0)
-    return InfoDayPlan(filled, metrics, upper_bound=bound, moved=moved, stats={"groups": None})
-
-
-# --- room lists --------------------------------------------------------------------------------
-
-
-def room_lists(instance: InfoDayInstance, plan: InfoDayPlan) -> list[dict[str, Any]]:
-    """Per session and round: who is in the room (sorted by school, then id)."""
-    schools = {p.id: p.school for p in instance.pupils}
-    rooms: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for pupil_id, row in plan.assignments.items():
-        for r, s in enumerate(row, start=1):
-            if s is not None:
-                rooms[(s, r)].append(pupil_id)
-    lists = []
-    for session in instance.sessions:
-        for r in session.rounds:
-            members = sorted(rooms.get((session.id, r), []), key=lambda p: (schools[p], p))
-            lists.append(
-                {
-                    "session_id": session.id,
-                    "title": session.title,
-                    "provider": session.provider,
-                    "round": r,
-                    "capacity": session.capacity,
-                    "count": len(members),
-                    "pupils": members,
-                }
+    metrics = score_plan(instance, assignments)
+    moved = sum(1 for p, row in kept.items() if assignments[p] != row)
+    gap, _ = search.wish_gap()
+    warning = None
+    # A re-plan that keeps programmes is below the bound by design (nobody moves for a better
+    # wish): only running out of time is worth a warning there.
+    stalled = not kept and not search.within_tolerance()
+    if gap > 0 and (search.timed_out or stalled):
+        short = search.seats_bound - metrics.seated
+        wish_bound = search.bound - SEAT * search.seats_bound
+        share = metrics.wish_utility / wish_bound if wish_bound > 0 else 1.0
+        where = (
+            f"{short} pupil-round(s) fewer seated than the seats bound, and the wish utility "
+            if short
+            else "the wish utility "
+        ) + f"at {share:.3%} of its bound"
+        if search.timed_out:
+            warning = (
+                f"time limit of {limit:g} s reached: the plan is {gap} points under the upper "
+                f"bound ({where}); a longer time limit may close the gap"
             )
-    return lists
+        else:
+            warning = (
+                f"no stage improved the plan further: it is {gap} points under the upper "
+                f"bound ({where}), which may not be reachable"
+            )
+    search.say("done", 1.0)
+    return InfoDayPlan(
+        assignments,
+        metrics,
+        upper_bound=search.bound,
+        seats_bound=search.seats_bound,
+        moved=moved,
+        stages=tuple(search.log),
+        warning=warning,
+    )

@@ -1,4 +1,5 @@
-"""Orientation afternoons and bus tours in the service: events in, plans stored, events out.
+"""Orientation afternoons, bus tours and events with a capacity in the service: events in,
+plans stored, events out.
 
 Everything arrives as registration would send it (on the real broker); what scheduling
 decides is read from its outbox, i.e. exactly what notifications will be told.
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from lob_common.db import DatabaseHandle, make_engine
 from lob_testing import poll, publish_event, sample, service_test_config
-from scheduling.adapters.tables import Attendance, Base, SignUp
+from scheduling.adapters.tables import ActivityCopy, Attendance, Base, SignUp
 from scheduling.service import SchedulingService
 
 pytestmark = pytest.mark.integration
@@ -365,6 +366,104 @@ def test_a_tour_whose_windows_cannot_be_met_still_gets_seats_and_says_why(
     assert "barneveld" in summary["metrics"]["itinerary_problem"]
     [assigned] = _events(db, "programme_assigned", "bus2")
     assert assigned["seat"]["seat"] == 1 and assigned["itinerary"] == []
+
+
+# --- kinds with a capacity and no planner of their own -----------------------------------------
+
+
+@pytest.fixture
+def career_event(broker, make_scheduling, database_url):
+    container, db = make_scheduling(database_url)
+    _publish_activity(broker, "le", "career_event", AFTERNOON, capacity=5)
+    poll(lambda: _count(db, ActivityCopy) == 1, what="the career event")
+    return container, db
+
+
+def test_parallel_sign_ups_take_exactly_the_seats_there_are_and_the_rest_wait_in_line(
+    career_event, broker
+):
+    container, db = career_event
+    for n in range(12):  # back to back: the service handles up to ten at a time
+        _sign_up(broker, "le", "career_event", n)
+    poll(lambda: _versions(db, "le") == 12, what="a plan version per sign-up")
+
+    seated = {p["registration_id"] for p in _events(db, "programme_assigned", "le")}
+    waiting = {p["registration_id"]: p["position"] for p in _events(db, "waitlisted", "le")}
+    assert len(seated) == 5
+    assert sorted(waiting.values()) == list(range(1, 8))
+    assert not seated & set(waiting)
+    with entrypoint_hook(container, "programmes") as programmes:
+        plan = programmes("le")
+    statuses = [p["status"] for p in plan["programmes"]]
+    assert statuses.count("assigned") == 5 and statuses.count("waitlisted") == 7
+    [room] = plan_room_lists(container, "le")
+    assert room["count"] == 5 and room["capacity"] == 5
+
+
+def test_a_cancelled_seat_goes_to_the_first_in_line_with_a_message(career_event, broker):
+    container, db = career_event
+    for n in range(7):
+        _sign_up(broker, "le", "career_event", n)
+        poll(lambda n=n: _versions(db, "le") == n + 1, what=f"sign-up {n} to be placed")
+    first_in_line = next(
+        p["registration_id"] for p in _events(db, "waitlisted", "le") if p["position"] == 1
+    )
+    seated = _events(db, "programme_assigned", "le")[0]["registration_id"]
+
+    _cancel(broker, "le", int(seated[-2:]))
+
+    poll(lambda: _versions(db, "le") == 8, what="the plan after the cancellation")
+    promoted = _events(db, "programme_assigned", "le")[-1]
+    assert promoted["registration_id"] == first_in_line and promoted["from_waitlist"] is True
+    with entrypoint_hook(container, "programmes") as programmes:
+        plan = programmes("le")
+    line = {p["registration_id"]: p["waitlist_position"] for p in plan["programmes"]}
+    assert sorted(p for p in line.values() if p) == [1]  # the second in line moved up
+    assert seated not in line  # a cancelled sign-up is no longer in the plan
+
+
+def test_a_career_event_without_a_capacity_gets_no_plan(broker, make_scheduling, tmp_path):
+    _, db = make_scheduling(f"sqlite:///{tmp_path}/s.db")
+    _publish_activity(broker, "open", "career_event", AFTERNOON)
+    _sign_up(broker, "open", "career_event", 1)
+    poll(lambda: _active(db, "open") == 1, what="the sign-up")
+
+    assert _versions(db, "open") == 0
+    assert _events(db, "programme_assigned", "open") == []
+
+
+def test_sign_ups_that_came_before_their_event_get_seats_at_the_next_planning_round(
+    broker, make_scheduling, tmp_path
+):
+    container, db = make_scheduling(f"sqlite:///{tmp_path}/s.db")
+    for n in range(3):  # the event itself is not known yet
+        _sign_up(broker, "early", "career_event", n)
+    poll(lambda: _active(db, "early") == 3, what="the sign-ups")
+    with db() as uow:  # the event arrives, as if its own message were handled at the same time
+        uow.session.add(
+            ActivityCopy(
+                id="early",
+                kind="career_event",
+                title="Loopbaanevenement",
+                starts_at=AFTERNOON,
+                ends_at=AFTERNOON,
+                capacity=2,
+                spec={},
+                updated_at=AFTERNOON,
+            )
+        )
+        uow.commit()
+
+    with entrypoint_hook(container, "plan_closed_activities") as plan_due:
+        plan_due()
+
+    assert len(_events(db, "programme_assigned", "early")) == 2
+    assert [p["position"] for p in _events(db, "waitlisted", "early")] == [1]
+
+
+def plan_room_lists(container, activity_id):
+    with entrypoint_hook(container, "room_lists") as room_lists:
+        return room_lists(activity_id)
 
 
 def test_erasure_forgets_attendance_too(broker, make_scheduling, tmp_path):

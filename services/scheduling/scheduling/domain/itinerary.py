@@ -1,8 +1,4 @@
-"""LOB bus tours for professionals: a seat per person and a timed itinerary.
-
-Seats are first come, first served over one or more buses (bus order as given, seats numbered
-from 1); who does not fit waits in line, and a cancellation hands the freed seat (same bus, same
-seat number) to the first in line.
+"""The LOB bus tour's timetable: the order in which a bus visits mbo locations, timed.
 
 The itinerary visits every mbo location once, each within its window: `opens` is the earliest
 start of the visit (arriving earlier means waiting outside), `closes` the latest moment to leave.
@@ -23,9 +19,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from enum import Enum
 
 ROAD_FACTOR = 1.3
 AVERAGE_SPEED_KMH = 50.0
@@ -33,190 +28,16 @@ EARTH_RADIUS_KM = 6371.0
 MAX_STOPS = 10  # the DP is exact; 10 stops take well under a second, tours visit 2 to 6
 
 
-class BusTourError(ValueError):
-    """Bad input for seats or itinerary; the message names the bad item."""
+class ItineraryError(ValueError):
+    """Bad stops or travel times, or no order that fits; the message names the bad item."""
 
 
-class ItineraryInfeasibleError(BusTourError):
+class ItineraryInfeasibleError(ItineraryError):
     """No visiting order meets the windows; `stop_ids` names the stops that cannot be fitted."""
 
     def __init__(self, message: str, stop_ids: Sequence[str]) -> None:
         super().__init__(message)
         self.stop_ids = tuple(stop_ids)
-
-
-# --- seats -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Bus:
-    id: str
-    seats: int
-
-
-@dataclass(frozen=True)
-class TourSignup:
-    person_id: str
-    signed_up_at: datetime
-
-
-@dataclass(frozen=True, order=True)
-class SeatRef:
-    bus_id: str
-    seat_no: int
-
-
-@dataclass(frozen=True)
-class SeatAllocation:
-    """Who sits where and who waits. Changes return a new allocation."""
-
-    buses: tuple[Bus, ...]
-    seats: Mapping[str, SeatRef]  # person id -> seat
-    waitlist: tuple[str, ...]
-
-    def free_seats(self) -> list[SeatRef]:
-        """Free seats in filling order: buses as given, seat numbers ascending."""
-        taken = set(self.seats.values())
-        return [ref for ref in _all_seats(self.buses) if ref not in taken]
-
-    def waitlist_position(self, person_id: str) -> int | None:
-        return self.waitlist.index(person_id) + 1 if person_id in self.waitlist else None
-
-
-class SeatChangeKind(Enum):
-    SEATED = "seated"  # got a seat (at sign-up or promoted from the waiting list)
-    WAITLISTED = "waitlisted"  # joined the waiting list
-    RELEASED = "released"  # cancelled and gave up a seat
-    LEFT_WAITLIST = "left_waitlist"  # cancelled while waiting
-    WAITLIST_MOVED = "waitlist_moved"  # moved up in the waiting list
-
-
-@dataclass(frozen=True)
-class SeatChange:
-    person_id: str
-    kind: SeatChangeKind
-    seat: SeatRef | None = None
-    waitlist_position: int | None = None
-
-
-@dataclass(frozen=True)
-class SeatUpdate:
-    """The new allocation and every person whose situation changed (to notify them)."""
-
-    allocation: SeatAllocation
-    changes: tuple[SeatChange, ...]
-
-
-def allocate_seats(buses: Sequence[Bus], signups: Sequence[TourSignup]) -> SeatAllocation:
-    """First come, first served; equal sign-up times keep the order given."""
-    _validate_buses(buses)
-    ordered = sorted(signups, key=lambda s: s.signed_up_at)  # stable: ties keep input order
-    allocation = SeatAllocation(tuple(buses), {}, ())
-    for signup in ordered:
-        allocation = add_signup(allocation, signup.person_id).allocation
-    return allocation
-
-
-def add_signup(allocation: SeatAllocation, person_id: str) -> SeatUpdate:
-    """A late sign-up takes the first free seat, or joins the end of the waiting list."""
-    if person_id in allocation.seats or person_id in allocation.waitlist:
-        raise BusTourError(f"person {person_id!r} has already signed up for this tour")
-    free = allocation.free_seats()
-    if free:
-        seats = {**allocation.seats, person_id: free[0]}
-        change = SeatChange(person_id, SeatChangeKind.SEATED, seat=free[0])
-        return SeatUpdate(replace(allocation, seats=seats), (change,))
-    waitlist = (*allocation.waitlist, person_id)
-    change = SeatChange(person_id, SeatChangeKind.WAITLISTED, waitlist_position=len(waitlist))
-    return SeatUpdate(replace(allocation, waitlist=waitlist), (change,))
-
-
-def cancel_seat(allocation: SeatAllocation, person_id: str) -> SeatUpdate:
-    """Release a seat (the first in line takes it) or leave the waiting list."""
-    if person_id in allocation.seats:
-        return _release(allocation, person_id)
-    if person_id in allocation.waitlist:
-        position = allocation.waitlist.index(person_id)
-        waitlist = allocation.waitlist[:position] + allocation.waitlist[position + 1 :]
-        changes = (
-            SeatChange(person_id, SeatChangeKind.LEFT_WAITLIST),
-            *_moved_up(waitlist, position),
-        )
-        return SeatUpdate(replace(allocation, waitlist=waitlist), changes)
-    raise BusTourError(f"person {person_id!r} has no seat and is not on the waiting list")
-
-
-def reconcile_seats(
-    buses: Sequence[Bus],
-    signups: Sequence[TourSignup],
-    seats: Mapping[str, SeatRef],
-    waitlist: Sequence[str],
-    *,
-    fill_free_seats: bool = True,
-) -> SeatAllocation:
-    """Bring an earlier allocation up to date with the sign-ups as they are now.
-
-    Nobody who keeps a seat moves. Who is no longer signed up leaves; who lost a seat because a
-    bus shrank or went goes to the head of the line (in sign-up order); new sign-ups join the
-    end in sign-up order; then free seats go to the first in line, unless `fill_free_seats` is
-    off (after the cut-off a seat stays empty rather than going to someone who cannot come).
-    """
-    _validate_buses(buses)
-    ordered = sorted(signups, key=lambda s: s.signed_up_at)
-    present = {s.person_id for s in ordered}
-    valid = set(_all_seats(buses))
-    kept = {p: ref for p, ref in seats.items() if p in present and ref in valid}
-    bumped = [s.person_id for s in ordered if s.person_id in seats and s.person_id not in kept]
-    waiting = [p for p in waitlist if p in present and p not in kept]
-    new = [s.person_id for s in ordered if s.person_id not in seats and s.person_id not in waitlist]
-    allocation = SeatAllocation(tuple(buses), kept, tuple(dict.fromkeys(bumped + waiting + new)))
-    if not fill_free_seats:
-        return allocation
-    free = allocation.free_seats()
-    promoted = dict(zip(allocation.waitlist, free, strict=False))
-    return SeatAllocation(
-        allocation.buses,
-        {**kept, **promoted},
-        allocation.waitlist[len(promoted) :],
-    )
-
-
-def _release(allocation: SeatAllocation, person_id: str) -> SeatUpdate:
-    seat = allocation.seats[person_id]
-    seats = {p: s for p, s in allocation.seats.items() if p != person_id}
-    changes = [SeatChange(person_id, SeatChangeKind.RELEASED, seat=seat)]
-    waitlist = allocation.waitlist
-    if waitlist:
-        promoted, waitlist = waitlist[0], waitlist[1:]
-        seats[promoted] = seat
-        changes.append(SeatChange(promoted, SeatChangeKind.SEATED, seat=seat))
-        changes.extend(_moved_up(waitlist, 0))
-    return SeatUpdate(replace(allocation, seats=seats, waitlist=waitlist), tuple(changes))
-
-
-def _moved_up(waitlist: tuple[str, ...], start: int) -> list[SeatChange]:
-    return [
-        SeatChange(p, SeatChangeKind.WAITLIST_MOVED, waitlist_position=i + 1)
-        for i, p in enumerate(waitlist)
-        if i >= start
-    ]
-
-
-def _validate_buses(buses: Sequence[Bus]) -> None:
-    seen: set[str] = set()
-    for bus in buses:
-        if bus.id in seen:
-            raise BusTourError(f"bus {bus.id!r} is listed twice")
-        if bus.seats < 0:
-            raise BusTourError(f"bus {bus.id!r} has a negative number of seats ({bus.seats})")
-        seen.add(bus.id)
-
-
-def _all_seats(buses: Sequence[Bus]) -> list[SeatRef]:
-    return [SeatRef(bus.id, n) for bus in buses for n in range(1, bus.seats + 1)]
-
-
-# --- itinerary ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -272,7 +93,7 @@ def estimate_travel_minutes(origin: Stop, destination: Stop) -> int:
     """
     for stop in (origin, destination):
         if stop.lat is None or stop.lon is None:
-            raise BusTourError(
+            raise ItineraryError(
                 f"no travel time from {origin.id!r} to {destination.id!r} and "
                 f"stop {stop.id!r} has no coordinates to estimate it"
             )
@@ -525,7 +346,7 @@ def _travel(origin: Stop, destination: Stop, matrix: Mapping[tuple[str, str], in
     if minutes is None:
         return estimate_travel_minutes(origin, destination)
     if minutes < 0:
-        raise BusTourError(
+        raise ItineraryError(
             f"travel time from {origin.id!r} to {destination.id!r} is negative ({minutes})"
         )
     return minutes
@@ -533,14 +354,14 @@ def _travel(origin: Stop, destination: Stop, matrix: Mapping[tuple[str, str], in
 
 def _validate_stops(depot: Stop, stops: Sequence[Stop]) -> None:
     if len(stops) > MAX_STOPS:
-        raise BusTourError(f"{len(stops)} stops; the exact planner handles at most {MAX_STOPS}")
+        raise ItineraryError(f"{len(stops)} stops; the exact planner handles at most {MAX_STOPS}")
     seen = {depot.id}
     for stop in stops:
         if stop.id in seen:
-            raise BusTourError(f"stop {stop.id!r} appears twice (or is the depot)")
+            raise ItineraryError(f"stop {stop.id!r} appears twice (or is the depot)")
         seen.add(stop.id)
         if stop.visit_minutes < 0:
-            raise BusTourError(f"stop {stop.id!r} has a negative visit time")
+            raise ItineraryError(f"stop {stop.id!r} has a negative visit time")
         if _window_too_short(stop):
             raise ItineraryInfeasibleError(
                 f"stop {stop.id!r} ({stop.name}) needs {stop.visit_minutes} minutes but is open "

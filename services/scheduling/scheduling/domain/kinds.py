@@ -1,107 +1,58 @@
-"""From an activity and its sign-ups to a plan, per kind of activity. No database, no nameko.
+"""How each kind of activity gets its plan: from a `PlanInput` to an `Outcome` (plain Python).
 
-A planner reads a `PlanInput` (the activity as registration published it, the active sign-ups,
-the plan in force if any, the settings and, for orientation days, the attendance history) and
-returns an `Outcome`: per registration id a programme or a place on a waiting list, metrics for
-operators (counts only), and details kept with the plan (room lists, a bus timetable).
+Two ways in, per kind:
+- a full run (`planner_for`), at the close of sign-up or when an operator asks. With a plan in
+  force it re-plans with as little change as possible;
+- an update of the plan in force (`updater_for`) when someone cancels or signs up late, without
+  a full run: before the cut-off the first in line takes a freed place; after it a freed place
+  stays empty.
 
-Two ways in:
-- `PLANNERS[kind]`: a full run, at the close of sign-up or when an operator asks. With a plan in
-  force it re-plans with as little change as possible.
-- `UPDATERS[kind]`: the plan in force brought up to date when someone cancels (or signs up late),
-  without a full run: the first in line takes a freed place (orientation days and bus tours).
-  Before the cut-off only; after it a freed place stays empty.
+| kind | full run | update |
+|---|---|---|
+| infoday | `assign_programmes` (infoday.py) | - (the operator re-plans) |
+| orientation_day | `allocate_workshops` (orientation.py) | promotion, late sign-ups |
+| bus_tour | seats (seats.py) and timetable (itinerary.py) | seats |
+| any other kind with a capacity | seats, one block of `capacity` | seats, from the first sign-up |
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, time
 from typing import Any
 
 from lob_common.timeutil import local
-from scheduling.adapters.tables import ActivityCopy, SignUp
-from scheduling.domain import bus_tour, infoday, orientation
+from scheduling.domain import infoday, itinerary, orientation, seats
+from scheduling.domain.plan import (
+    Activity,
+    CannotPlan,
+    NothingToPlan,
+    Outcome,
+    PlanInput,
+    Progress,
+    SignUp,
+    Waiting,
+)
 
-Progress = Callable[[str, float], None]
-
-
-class NothingToPlan(LookupError):
-    """The activity is unknown here, or of a kind this service does not plan."""
-
-
-class CannotPlan(ValueError):
-    """The activity cannot be planned as published; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Planning settings from the service's config (see config.yml)."""
-
-    max_overbooking: float = orientation.DEFAULT_MAX_OVERBOOKING
-    min_bookings: int = orientation.DEFAULT_MIN_BOOKINGS
-    promotion_cutoff: timedelta = timedelta(hours=48)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Settings:
-        return cls(
-            max_overbooking=float(config.get("ORIENTATION_MAX_OVERBOOKING", 0.15)),
-            min_bookings=int(config.get("ORIENTATION_MIN_BOOKINGS", 20)),
-            promotion_cutoff=timedelta(hours=float(config.get("PROMOTION_CUTOFF_HOURS", 48))),
-        )
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Waiting:
-    position: int
-    item_id: str | None = None
-    item_title: str = ""
-
-
-@dataclass(frozen=True)
-class Previous:
-    """The plan in force, as stored."""
-
-    version: int
-    programmes: dict[str, dict[str, Any]]
-    waitlist: dict[str, Waiting]
-    details: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PlanInput:
-    activity: ActivityCopy
-    sign_ups: list[SignUp]  # active ones
-    previous: Previous | None = None
-    settings: Settings = field(default_factory=Settings)
-    history: list[orientation.AttendanceRecord] = field(default_factory=list)
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        return self.activity.spec or {}
-
-    def in_sign_up_order(self) -> list[SignUp]:
-        return sorted(self.sign_ups, key=lambda s: (s.signed_up_at, s.registration_id))
-
-    @property
-    def cutoff(self) -> datetime:
-        """Until this moment a freed place goes to the first in line; after it, it stays empty."""
-        return self.activity.starts_at - self.settings.promotion_cutoff
-
-    def promotion_open(self, at: datetime) -> bool:
-        return at < self.cutoff
-
-
-@dataclass
-class Outcome:
-    """A planner's result, per registration id."""
-
-    programmes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    waitlist: dict[str, Waiting] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
+def room_list(
+    item_id: str, title: str, provider: str, round_no: int, capacity: int, people: Sequence[str]
+) -> dict[str, Any]:
+    """Who is in one room (a session in a round, a workshop, a bus, an event's hall): the
+    list the host ticks off. The one shape of every kind's room lists."""
+    return {
+        "session_id": item_id,
+        "title": title,
+        "provider": provider,
+        "round": round_no,
+        "capacity": capacity,
+        "count": len(people),
+        "pupils": list(people),
+    }
 
 
 # --- info day ----------------------------------------------------------------------------------
@@ -144,12 +95,17 @@ def plan_infoday(inp: PlanInput, progress: Progress | None = None) -> Outcome:
             reg: tuple(item["session_id"] for item in programme.get("sessions", []))
             for reg, programme in inp.previous.programmes.items()
         }
-    plan = infoday.assign_programmes(instance, previous=kept, progress=progress)
+    plan = infoday.assign_programmes(
+        instance,
+        previous=kept,
+        time_limit_s=inp.settings.infoday_time_limit_s,
+        progress=progress,
+    )
+    if plan.warning:
+        log.warning("info day %s: %s", inp.activity.id, plan.warning)
     by_id = {s["session_id"]: s for s in inp.spec.get("sessions", [])}
     times = {r["round"]: r for r in inp.spec.get("rounds", [])}
-    outcome = Outcome(
-        metrics={**plan.metrics.to_dict(), "upper_bound": plan.upper_bound, "moved": plan.moved}
-    )
+    outcome = Outcome(metrics=plan.summary())
     for registration_id, sessions in plan.assignments.items():
         outcome.programmes[registration_id] = {
             "sessions": [
@@ -157,8 +113,32 @@ def plan_infoday(inp: PlanInput, progress: Progress | None = None) -> Outcome:
                 for round_no, session_id in enumerate(sessions, start=1)
             ]
         }
-    outcome.details["room_lists"] = infoday.room_lists(instance, plan)
+    outcome.details["room_lists"] = _session_lists(instance, plan)
     return outcome
+
+
+def _session_lists(
+    instance: infoday.InfoDayInstance, plan: infoday.InfoDayPlan
+) -> list[dict[str, Any]]:
+    """Per session and round, who is in the room, sorted by school then registration id."""
+    schools = {p.id: p.school for p in instance.pupils}
+    rooms: dict[tuple[str, int], list[str]] = {}
+    for pupil_id, row in plan.assignments.items():
+        for r, s in enumerate(row, start=1):
+            if s is not None:
+                rooms.setdefault((s, r), []).append(pupil_id)
+    return [
+        room_list(
+            session.id,
+            session.title,
+            session.provider,
+            r,
+            session.capacity,
+            sorted(rooms.get((session.id, r), []), key=lambda p: (schools[p], p)),
+        )
+        for session in instance.sessions
+        for r in session.rounds
+    ]
 
 
 def _session_entry(
@@ -326,24 +306,20 @@ def _workshop_lists(allocation: orientation.WorkshopAllocation) -> list[dict[str
     seated: dict[str, list[str]] = {w: [] for w in allocation.workshops}
     for pupil_id, workshop_id in allocation.assignments.items():
         seated[workshop_id].append(pupil_id)
-    lists = []
-    for workshop_id, workshop in allocation.workshops.items():
-        pupils = sorted(seated[workshop_id], key=lambda p: (allocation.requests[p].school_id, p))
-        lists.append(
-            {
-                "session_id": workshop_id,
-                "title": workshop.title,
-                "provider": workshop.location,
-                "round": 1,
-                "capacity": allocation.capacities[workshop_id],
-                "count": len(pupils),
-                "pupils": pupils,
-            }
+    return [
+        room_list(
+            workshop_id,
+            workshop.title,
+            workshop.location,
+            1,
+            allocation.capacities[workshop_id],
+            sorted(seated[workshop_id], key=lambda p: (allocation.requests[p].school_id, p)),
         )
-    return lists
+        for workshop_id, workshop in allocation.workshops.items()
+    ]
 
 
-# --- bus tours ---------------------------------------------------------------------------------
+# --- seats: bus tours, and every other kind with a capacity -------------------------------------
 
 
 def plan_bus_tour(inp: PlanInput, progress: Progress | None = None) -> Outcome:
@@ -356,71 +332,109 @@ def update_bus_tour(inp: PlanInput, cancelled: SignUp | None, at: datetime) -> O
     return _bus_outcome(inp, fill_free_seats=inp.promotion_open(at))
 
 
+def plan_seats(inp: PlanInput, progress: Progress | None = None) -> Outcome:
+    """A kind without a planner of its own: `capacity` seats, first come, first served."""
+    return _seats_outcome(inp, fill_free_seats=True)
+
+
+def update_seats(inp: PlanInput, cancelled: SignUp | None, at: datetime) -> Outcome:
+    """Every sign-up and cancellation: a seat or a place in line; until the cut-off a freed
+    seat goes to the first in line, after it the seat stays empty."""
+    return _seats_outcome(inp, fill_free_seats=inp.promotion_open(at))
+
+
 def _bus_outcome(inp: PlanInput, fill_free_seats: bool) -> Outcome:
-    buses = [bus_tour.Bus(b["bus_id"], b["seats"]) for b in inp.spec.get("buses", [])]
+    buses = [seats.SeatBlock(b["bus_id"], b["seats"]) for b in inp.spec.get("buses", [])]
     if not buses:
         raise CannotPlan(
             f"bus tour {inp.activity.id} has no buses: publish it with buses (bus_id, seats)"
         )
-    signups = [
-        bus_tour.TourSignup(s.registration_id, s.signed_up_at) for s in inp.in_sign_up_order()
-    ]
-    seats: dict[str, bus_tour.SeatRef] = {}
-    waitlist: list[str] = []
+    held = {}
     if inp.previous:
-        seats = {
-            reg: bus_tour.SeatRef(p["seat"]["bus_id"], p["seat"]["seat"])
+        held = {
+            reg: seats.SeatRef(p["seat"]["bus_id"], p["seat"]["seat"])
             for reg, p in inp.previous.programmes.items()
             if p.get("seat")
         }
-        waitlist = sorted(inp.previous.waitlist, key=lambda r: inp.previous.waitlist[r].position)
-    allocation = bus_tour.reconcile_seats(
-        buses, signups, seats, waitlist, fill_free_seats=fill_free_seats
-    )
+    allocation = _allocation(inp, buses, held, fill_free_seats)
     times = timetable(inp.activity)
-    outcome = Outcome()
-    for person, seat in allocation.seats.items():
-        outcome.programmes[person] = {
-            "seat": {"bus_id": seat.bus_id, "seat": seat.seat_no},
+    outcome = _seat_outcome(
+        allocation,
+        lambda seat: {
+            "seat": {"bus_id": seat.block_id, "seat": seat.seat_no},
             "itinerary": times.rows,
-        }
-    for position, person in enumerate(allocation.waitlist, start=1):
-        outcome.waitlist[person] = Waiting(position)
-    outcome.metrics = {
-        "seats": sum(b.seats for b in buses),
-        "seated": len(allocation.seats),
-        "waitlisted": len(allocation.waitlist),
-        "stops": len(inp.spec.get("stops", [])),
-        "travel_minutes": times.travel_minutes,
-        "itinerary_problem": times.problem,
-    }
-    outcome.details = {
-        "itinerary": times.rows,
-        "itinerary_problem": times.problem,
-        "room_lists": _seat_lists(buses, allocation),
-    }
+        },
+        [room_list(b.id, f"Bus {b.id}", "", 1, b.seats, on) for b, on in _seated(allocation)],
+    )
+    outcome.metrics.update(
+        stops=len(inp.spec.get("stops", [])),
+        travel_minutes=times.travel_minutes,
+        itinerary_problem=times.problem,
+    )
+    outcome.details.update(itinerary=times.rows, itinerary_problem=times.problem)
     return outcome
 
 
-def _seat_lists(
-    buses: list[bus_tour.Bus], allocation: bus_tour.SeatAllocation
-) -> list[dict[str, Any]]:
-    """Per bus, who sits there in seat order: the tour's room list."""
-    on_bus: dict[str, list[str]] = {bus.id: [] for bus in buses}
-    for person, seat in sorted(allocation.seats.items(), key=lambda kv: kv[1]):
-        on_bus[seat.bus_id].append(person)
-    return [
-        {
-            "session_id": bus.id,
-            "title": f"Bus {bus.id}",
-            "provider": "",
-            "round": 1,
-            "capacity": bus.seats,
-            "count": len(on_bus[bus.id]),
-            "pupils": on_bus[bus.id],
-        }
-        for bus in buses
+def _seats_outcome(inp: PlanInput, fill_free_seats: bool) -> Outcome:
+    activity = inp.activity
+    if activity.capacity is None:
+        raise NothingToPlan(f"activity {activity.id} has no capacity: every sign-up has a place")
+    hall = seats.SeatBlock(activity.id, activity.capacity)
+    held = {}
+    if inp.previous:  # seats are alike: number who holds one in sign-up order
+        holders = [s.registration_id for s in inp.in_sign_up_order()]
+        holders = [r for r in holders if r in inp.previous.programmes]
+        held = {r: seats.SeatRef(hall.id, n) for n, r in enumerate(holders, start=1)}
+    allocation = _allocation(inp, [hall], held, fill_free_seats)
+    lists = [
+        room_list(hall.id, activity.title, "", 1, hall.seats, on) for _, on in _seated(allocation)
     ]
+    return _seat_outcome(allocation, lambda seat: {}, lists)  # the place is the programme
+
+
+def _allocation(
+    inp: PlanInput,
+    blocks: list[seats.SeatBlock],
+    held: Mapping[str, seats.SeatRef],
+    fill_free_seats: bool,
+) -> seats.SeatAllocation:
+    """The seats of the plan in force, brought up to date with the sign-ups as they are."""
+    order = inp.in_sign_up_order()
+    requests = [seats.SeatRequest(s.registration_id, s.signed_up_at) for s in order]
+    waitlist: list[str] = []
+    if inp.previous:
+        line = inp.previous.waitlist
+        waitlist = sorted(line, key=lambda r: line[r].position)
+    return seats.reconcile_seats(blocks, requests, held, waitlist, fill_free_seats=fill_free_seats)
+
+
+def _seated(
+    allocation: seats.SeatAllocation,
+) -> list[tuple[seats.SeatBlock, list[str]]]:
+    """Per block, who sits there in seat order."""
+    on_block: dict[str, list[str]] = {block.id: [] for block in allocation.blocks}
+    for person, seat in sorted(allocation.seats.items(), key=lambda kv: kv[1]):
+        on_block[seat.block_id].append(person)
+    return [(block, on_block[block.id]) for block in allocation.blocks]
+
+
+def _seat_outcome(
+    allocation: seats.SeatAllocation,
+    programme: Callable[[seats.SeatRef], dict[str, Any]],
+    lists: list[dict[str, Any]],
+) -> Outcome:
+    outcome = Outcome()
+    for person, seat in allocation.seats.items():
+        outcome.programmes[person] = programme(seat)
+    for position, person in enumerate(allocation.waitlist, start=1):
+        outcome.waitlist[person] = Waiting(position)
+    outcome.metrics = {
+        "seats": sum(block.seats for block in allocation.blocks),
+        "seated": len(allocation.seats),
+        "waitlisted": len(allocation.waitlist),
+    }
+    outcome.details = {"room_lists": lists}
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -430,7 +444,7 @@ class Timetable:
     problem: str | None = None  # why there is no timetable, for the operator to fix
 
 
-def timetable(activity: ActivityCopy) -> Timetable:
+def timetable(activity: Activity) -> Timetable:
     """The bus tour's timetable, or why there is none.
 
     The bus leaves the departure point when the activity starts and must be back when it ends
@@ -455,8 +469,8 @@ def timetable(activity: ActivityCopy) -> Timetable:
         for destination, minutes in row.items()
     }
     try:
-        itinerary = bus_tour.plan_itinerary(depot, departure, [_stop(s) for s in stops], matrix)
-    except bus_tour.BusTourError as exc:
+        tour = itinerary.plan_itinerary(depot, departure, [_stop(s) for s in stops], matrix)
+    except itinerary.ItineraryError as exc:
         return Timetable([], problem=str(exc))
     rows: list[dict[str, Any]] = [
         {"stop_id": depot.id, "name": depot.name, "leave_at": departure.isoformat()}
@@ -469,16 +483,14 @@ def timetable(activity: ActivityCopy) -> Timetable:
             "visit_starts_at": visit.start.isoformat(),
             "leave_at": visit.leave.isoformat(),
         }
-        for visit in itinerary.visits
+        for visit in tour.visits
     ]
-    rows.append(
-        {"stop_id": depot.id, "name": depot.name, "arrive_at": itinerary.ends_at.isoformat()}
-    )
-    return Timetable(rows, itinerary.total_travel_minutes)
+    rows.append({"stop_id": depot.id, "name": depot.name, "arrive_at": tour.ends_at.isoformat()})
+    return Timetable(rows, tour.total_travel_minutes)
 
 
-def _stop(spec: dict[str, Any]) -> bus_tour.Stop:
-    return bus_tour.Stop(
+def _stop(spec: Mapping[str, Any]) -> itinerary.Stop:
+    return itinerary.Stop(
         spec["stop_id"],
         spec["name"],
         spec.get("visit_minutes") or 0,
@@ -493,12 +505,29 @@ def _clock(value: str | None) -> time | None:
     return time.fromisoformat(value) if value else None
 
 
-PLANNERS: dict[str, Callable[[PlanInput, Progress | None], Outcome]] = {
+Planner = Callable[[PlanInput, Progress | None], Outcome]
+Updater = Callable[[PlanInput, SignUp | None, datetime], Outcome]
+
+# Kinds with a planner of their own, planned in full when sign-up closes.
+PLANNERS: dict[str, Planner] = {
     "infoday": plan_infoday,
     "orientation_day": plan_orientation,
     "bus_tour": plan_bus_tour,
 }
-UPDATERS: dict[str, Callable[[PlanInput, SignUp | None, datetime], Outcome]] = {
+UPDATERS: dict[str, Updater] = {
     "orientation_day": update_orientation,
     "bus_tour": update_bus_tour,
 }
+
+
+def has_seats(activity: Activity) -> bool:
+    """A kind without a planner of its own that has a capacity: seats from the first sign-up."""
+    return activity.kind not in PLANNERS and activity.capacity is not None
+
+
+def planner_for(activity: Activity) -> Planner | None:
+    return plan_seats if has_seats(activity) else PLANNERS.get(activity.kind)
+
+
+def updater_for(activity: Activity) -> Updater | None:
+    return update_seats if has_seats(activity) else UPDATERS.get(activity.kind)

@@ -1,0 +1,338 @@
+"""Every query registration makes, in one place, on one unit of work's session.
+
+What the rules decide on is returned as domain values (registration.domain.model); rows are
+returned where a use case changes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from registration.adapters.tables import Activity, ApiKey, Person, Registration, School
+from registration.domain import model
+from registration.domain.sign_up import SignUp
+
+
+def activity_of(row: Activity) -> model.Activity:
+    return model.Activity(
+        id=row.id,
+        kind=row.kind,
+        title=row.title,
+        starts_at=row.starts_at,
+        sign_up_closes_at=row.sign_up_closes_at,
+        session_ids=frozenset(s["session_id"] for s in row.details.get("sessions", [])),
+        workshop_ids=frozenset(w["workshop_id"] for w in row.details.get("workshops", [])),
+        audience=frozenset(row.audience or ()),
+        sign_up_opens_at=row.sign_up_opens_at,
+        cancelled_at=row.cancelled_at,
+    )
+
+
+def identity_key(
+    school_id: str | None, email: str, first_name: str, last_name: str, date_of_birth: date | None
+) -> str:
+    """Who a person is within their school: the same school, address, names and birth date.
+
+    Another school's sign-up of someone with the same details is another person record, so it
+    never finds, changes or reveals the first school's pupil. Stored unique, so two identical
+    sign-ups at once cannot make two records.
+    """
+    parts = (school_id or "", email.lower(), first_name, last_name, str(date_of_birth or ""))
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RegistrationFilter:
+    """What a list asks for; `visible_schools`/`host_school_id` narrow it to the caller's."""
+
+    activity_id: str | None = None
+    school_id: str | None = None
+    status: str | None = None
+    role: str | None = None
+    only_school_id: str | None = None  # a school key: its own people only
+    only_host_school_id: str | None = None  # a host key: its own activities only
+
+
+def school_of(row: School) -> model.School:
+    return model.School(id=row.id, name=row.name, kind=row.kind, municipality=row.municipality)
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    # --- the catalogue ----------------------------------------------------------------------
+
+    def activity_row(self, activity_id: str) -> Activity | None:
+        """Published or not (publishing creates or updates it)."""
+        return self.session.get(Activity, activity_id)
+
+    def published_activity(self, activity_id: str) -> model.Activity | None:
+        row = self.session.get(Activity, activity_id)
+        if row is None or row.published_at is None:
+            return None
+        return activity_of(row)
+
+    def published_activities(self) -> list[Activity]:
+        return list(
+            self.session.scalars(
+                select(Activity)
+                .where(Activity.published_at.is_not(None))
+                .order_by(Activity.starts_at)
+            )
+        )
+
+    def sign_up_counts(self) -> dict[str, int]:
+        """Current sign-ups per activity id."""
+        rows = self.session.execute(
+            select(Registration.activity_id, func.count())
+            .where(Registration.status == model.RegistrationStatus.SIGNED_UP)
+            .group_by(Registration.activity_id)
+        )
+        return {activity_id: count for activity_id, count in rows}
+
+    def activity_ids(self) -> set[str]:
+        return set(self.session.scalars(select(Activity.id)))
+
+    # --- schools ----------------------------------------------------------------------------
+
+    def school_row(self, school_id: str) -> School | None:
+        return self.session.get(School, school_id)
+
+    def school(self, school_id: str | None) -> model.School | None:
+        row = self.session.get(School, school_id) if school_id else None
+        return school_of(row) if row else None
+
+    def schools(self) -> list[model.School]:
+        return [school_of(r) for r in self.session.scalars(select(School).order_by(School.name))]
+
+    def school_names(self) -> dict[str, str]:
+        return {
+            school_id: name
+            for school_id, name in self.session.execute(select(School.id, School.name))
+        }
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    def active_key(self, key_hash: str) -> ApiKey | None:
+        return self.session.scalar(
+            select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        )
+
+    def key_named(self, name: str) -> ApiKey | None:
+        """The key of this name that still works."""
+        return self.session.scalar(
+            select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+        )
+
+    def api_keys(self) -> list[ApiKey]:
+        return list(self.session.scalars(select(ApiKey).order_by(ApiKey.name, ApiKey.created_at)))
+
+    # --- persons and registrations ----------------------------------------------------------
+
+    def find_person(
+        self,
+        school_id: str | None,
+        email: str,
+        first_name: str,
+        last_name: str,
+        date_of_birth: date | None,
+    ) -> Person | None:
+        """One record per person within a school, so a pupil on several activities is one
+        participant (and another school's pupil with the same details another)."""
+        key = identity_key(school_id, email, first_name, last_name, date_of_birth)
+        return self.session.scalar(select(Person).filter_by(identity_key=key))
+
+    def prior_registrations(self, person_id: str) -> list[model.PriorRegistration]:
+        rows = self.session.execute(
+            select(Registration.activity_id, Registration.status).filter_by(person_id=person_id)
+        )
+        return [
+            model.PriorRegistration(activity_id, model.RegistrationStatus(status))
+            for activity_id, status in rows
+        ]
+
+    def save_person(self, person: Person | None, sign_up: SignUp, now: datetime) -> Person:
+        """The person as this sign-up describes them (new, or the one find_person found)."""
+        if person is None:
+            person = Person(
+                id=str(uuid.uuid4()),
+                created_at=now,
+                email=sign_up.email.lower(),
+                first_name=sign_up.first_name,
+                last_name=sign_up.last_name,
+                date_of_birth=sign_up.date_of_birth,
+                school_id=sign_up.school.id if sign_up.school else None,
+            )
+            person.identity_key = identity_key(
+                person.school_id,
+                person.email,
+                person.first_name,
+                person.last_name,
+                person.date_of_birth,
+            )
+            self.session.add(person)
+        person.role = sign_up.role
+        person.school_year = sign_up.school_year
+        person.municipality = sign_up.municipality
+        person.phase = sign_up.phase
+        person.parent_email = sign_up.parent_email or person.parent_email
+        self.session.flush()
+        return person
+
+    def registration(self, registration_id: str) -> Registration | None:
+        return self.session.get(Registration, registration_id)
+
+    def registration_with_host(
+        self, registration_id: str
+    ) -> tuple[Registration, str | None] | None:
+        """A registration and the school hosting its activity (who may see it)."""
+        row = self.session.execute(
+            select(Registration, Activity.host_school_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .where(Registration.id == registration_id)
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    def registration_by_idempotency_key(self, scoped_key: str) -> Registration | None:
+        return self.session.scalar(select(Registration).filter_by(idempotency_key=scoped_key))
+
+    def active_registration(self, activity_id: str, person_id: str) -> Registration | None:
+        return self.session.scalar(
+            select(Registration).filter_by(
+                activity_id=activity_id,
+                person_id=person_id,
+                status=model.RegistrationStatus.SIGNED_UP,
+            )
+        )
+
+    def registrations(
+        self, where: RegistrationFilter, after: tuple[datetime, str] | None, limit: int | None
+    ) -> list[tuple[Registration, Person]]:
+        """Registrations with their person, oldest first (created_at, then id: a stable order
+        to page through); `after` is the last (created_at, id) of the previous page."""
+        query = (
+            select(Registration, Person)
+            .join(Person, Person.id == Registration.person_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .order_by(Registration.created_at, Registration.id)
+        )
+        for column, value in (
+            (Registration.activity_id, where.activity_id),
+            (Registration.school_id, where.school_id),
+            (Registration.status, where.status),
+            (Person.role, where.role),
+            (Registration.school_id, where.only_school_id),
+            (Activity.host_school_id, where.only_host_school_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if after is not None:
+            created_at, registration_id = after
+            query = query.where(
+                or_(
+                    Registration.created_at > created_at,
+                    and_(Registration.created_at == created_at, Registration.id > registration_id),
+                )
+            )
+        if limit is not None:
+            query = query.limit(limit)
+        return [(r, p) for r, p in self.session.execute(query).all()]
+
+    def active_sign_ups(self, activity_id: str) -> list[Registration]:
+        return list(
+            self.session.scalars(
+                select(Registration).filter_by(
+                    activity_id=activity_id, status=model.RegistrationStatus.SIGNED_UP
+                )
+            )
+        )
+
+    def erase_person(self, person_id: str) -> bool:
+        """Delete a person and every registration of theirs; False if there was no such person."""
+        person = self.session.get(Person, person_id)
+        if person is None:
+            return False
+        self.session.query(Registration).filter_by(person_id=person_id).delete()
+        self.session.delete(person)
+        return True
+
+    def participation(self) -> Iterable[tuple[Any, ...]]:
+        """Every registration with the anonymous facts of its person and activity (for
+        reporting's rebuild): ids, status, role, birth date, phase, municipality, the
+        activity's kind and start. Streamed: a season can hold a million."""
+        return self.session.execute(
+            select(
+                Registration.id,
+                Registration.person_id,
+                Registration.activity_id,
+                Registration.school_id,
+                Registration.status,
+                Person.role,
+                Person.date_of_birth,
+                Person.phase,
+                Person.municipality,
+                Activity.kind,
+                Activity.starts_at,
+            )
+            .join(Person, Person.id == Registration.person_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .order_by(Registration.created_at, Registration.id)
+            .execution_options(yield_per=5000)
+        )
+
+    def contact(self, registration_id: str) -> tuple[Registration, Person, Activity] | None:
+        row = self.session.execute(
+            select(Registration, Person, Activity)
+            .join(Person, Person.id == Registration.person_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .where(Registration.id == registration_id)
+        ).first()
+        if row is None:
+            return None
+        registration, person, activity = row
+        return registration, person, activity
+
+    def names(self, registration_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """Per registration: first name, last name, school id ('' for none)."""
+        rows = self.session.execute(
+            select(Registration.id, Person.first_name, Person.last_name, Registration.school_id)
+            .join(Person, Person.id == Registration.person_id)
+            .where(Registration.id.in_(list(registration_ids)))
+        ).all()
+        return {r.id: (r.first_name, r.last_name, r.school_id or "") for r in rows}
+
+    def add_registration(
+        self,
+        sign_up: SignUp,
+        person: Person,
+        idempotency_key: str | None,
+        now: datetime,
+        request_hash: str | None = None,
+    ) -> Registration:
+        registration = Registration(
+            id=str(uuid.uuid4()),
+            activity_id=sign_up.activity.id,
+            person_id=person.id,
+            school_id=person.school_id,
+            status=model.RegistrationStatus.SIGNED_UP,
+            preferences=sign_up.preferences.as_dict(),
+            consent=sign_up.consent,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=now,
+        )
+        self.add(registration)
+        return registration

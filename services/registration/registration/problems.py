@@ -1,0 +1,120 @@
+"""The one mapping from registration's domain exceptions to problem+json answers.
+
+Texts are Dutch (school staff and, through the website, pupils read them) and name no person:
+errors reach the logs.
+"""
+
+from __future__ import annotations
+
+from lob_common.http import Problem, forbidden, invalid, not_found, unauthorized
+from lob_common.timeutil import local
+from registration.domain.errors import (
+    ActivityCancelled,
+    ActivityInUse,
+    AlreadySignedUp,
+    IdempotencyKeyReused,
+    InvalidInput,
+    InvalidSignUp,
+    KeyNameTaken,
+    NoPlanYet,
+    NotAllowed,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    RegistrationError,
+    SchedulingUnavailable,
+    SignUpClosed,
+    SignUpNotOpenYet,
+    Unauthenticated,
+)
+
+
+def problem_for(error: RegistrationError) -> Problem:
+    match error:
+        case Unauthenticated():
+            return unauthorized()
+        case NotAllowed(detail=detail):
+            return forbidden(detail)
+        case InvalidSignUp(violations=violations) | InvalidInput(violations=violations):
+            return invalid([{"field": v.field, "message": v.message} for v in violations])
+        case IdempotencyKeyReused(key=key):
+            return Problem(
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key al gebruikt",
+                f"De Idempotency-Key '{key[:100]}' is al gebruikt voor een ander verzoek; "
+                "gebruik een nieuwe sleutel voor een nieuwe aanmelding.",
+            )
+        case SignUpNotOpenYet(activity_title=title, opens_at=opens_at):
+            return Problem(
+                409,
+                "sign-up-not-open",
+                "Aanmelding nog niet open",
+                f"De aanmelding voor '{title}' opent op {local(opens_at):%d-%m-%Y %H:%M}.",
+            )
+        case ActivityCancelled(activity_title=title):
+            return Problem(
+                409, "activity-cancelled", "Activiteit afgelast", f"'{title}' is afgelast."
+            )
+        case ActivityInUse(obstacles=obstacles):
+            return Problem(
+                409,
+                "activity-in-use",
+                "Er zijn al aanmeldingen",
+                " ".join(obstacles) + " Verplaats of annuleer die aanmeldingen eerst.",
+            )
+        case PreconditionRequired():
+            return Problem(
+                428,
+                "if-match-required",
+                "If-Match ontbreekt",
+                "Deze activiteit bestaat al. Haal haar op (GET /activities/{id}) en stuur haar "
+                "ETag mee als If-Match, zodat u geen wijziging van een ander overschrijft.",
+            )
+        case PreconditionFailed():
+            return Problem(
+                412,
+                "stale-etag",
+                "Intussen gewijzigd",
+                "De activiteit is gewijzigd sinds u haar ophaalde. Haal haar opnieuw op en "
+                "breng uw wijziging daarin aan.",
+                headers={"ETag": f'"{error.current_etag}"'},
+            )
+        case KeyNameTaken(name=name):
+            return Problem(
+                409, "key-name-taken", "Naam al in gebruik", f"Er is al een sleutel '{name}'."
+            )
+        case NotFound():
+            return not_found(error.description)
+        case SignUpClosed(activity_title=title, closed_at=closed_at):
+            return Problem(
+                409,
+                "sign-up-closed",
+                "Aanmelding gesloten",
+                f"De aanmelding voor '{title}' is gesloten sinds "
+                f"{local(closed_at):%d-%m-%Y %H:%M}.",
+            )
+        case AlreadySignedUp(activity_title=title):
+            return Problem(
+                409,
+                "already-signed-up",
+                "Al aangemeld",
+                f"Deze persoon is al aangemeld voor '{title}'.",
+            )
+        case NoPlanYet(activity_id=activity_id):
+            return Problem(
+                404,
+                "no-plan-yet",
+                "Nog geen planning",
+                f"Voor {activity_id} is nog geen planning gemaakt; die volgt na het sluiten "
+                "van de aanmelding.",
+            )
+        case SchedulingUnavailable():
+            return Problem(
+                503,
+                "scheduling-unavailable",
+                "Planning tijdelijk niet bereikbaar",
+                "Probeer het over een minuut opnieuw.",
+                headers={"Retry-After": str(SchedulingUnavailable.retry_after_seconds)},
+            )
+    raise TypeError(f"no problem mapped for {type(error).__name__}")  # a bug: map every error
