@@ -262,7 +262,11 @@ def dead_letters_list(service: str, limit: int) -> None:
     from lob_common.messaging import dead_letter_counts, list_dead_letters
 
     uri = service_config(service)["AMQP_URI"]
-    for queue, count in dead_letter_counts(uri, service).items():
+    counts = {queue: count for queue, count in dead_letter_counts(uri, service).items() if count}
+    if not counts:
+        click.echo(f"{service}: none")
+        return
+    for queue, count in counts.items():
         click.echo(f"{queue}: {count}")
     for letter in list_dead_letters(uri, service, limit):
         click.echo(
