@@ -30,14 +30,14 @@ T = TypeVar("T")
 
 # One valid payload per event type: the contract tests round-trip them, service tests start from
 # them with `sample(event_type, **changes)`.
-AT = "2026-12-10T13:00:00+00:00"
+AT = "2030-12-10T13:00:00+00:00"
 SAMPLES = {
     "activity_published": {
         "activity_id": "orientatiedag-1",
         "kind": "orientation_day",
         "title": "Oriëntatiedag 1",
         "starts_at": AT,
-        "ends_at": "2026-12-10T15:00:00+00:00",
+        "ends_at": "2030-12-10T15:00:00+00:00",
         "location": "Amersfoort",
         "workshops": [{"workshop_id": "w1", "title": "Techniek", "capacity": 16}],
         "sessions": [{"session_id": "S01", "title": "Zorg", "capacity": 30, "rounds": [1, 2]}],
@@ -260,6 +260,9 @@ def service_test_config(
             "OPERATOR_KEY": OPERATOR_KEY,
             "EVENT_RETRY_BASE_SECONDS": 0.05,
             "EVENT_MAX_ATTEMPTS": 3,
+            # Tests knock with wrong keys on purpose (authorisation matrices, generated
+            # requests); the guard's own test sets a small burst to see it bite.
+            "HTTP_UNAUTHENTICATED_BURST": 10_000,
         }
     )
     config.update(overrides)

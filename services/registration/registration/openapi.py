@@ -39,8 +39,12 @@ def _problems(*codes: int) -> dict[str, Any]:
         415: "Not JSON",
         422: "Invalid fields; each one is named in `errors`",
         428: "The activity exists: send If-Match with its ETag to update it",
+        429: "Too many requests without a valid API key from this address; wait as long as "
+        "Retry-After says",
         503: "Scheduling does not answer; try again (see Retry-After)",
     }
+    if 401 in codes:  # a wrong key, sent often enough, is slowed down (lob_common's HttpGuard)
+        codes = (*codes, 429)
     return {str(c): {"description": texts[c], "content": PROBLEM} for c in codes}
 
 
