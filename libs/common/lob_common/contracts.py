@@ -349,7 +349,10 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "scheduling.handle_activity_published",
         "reporting.handle_activity_published",
     ),
-    ("registration", "activity_cancelled"): ("reporting.handle_activity_cancelled",),
+    ("registration", "activity_cancelled"): (
+        "notifications.handle_activity_cancelled",
+        "reporting.handle_activity_cancelled",
+    ),
     ("registration", "school_registered"): ("reporting.handle_school_registered",),
     ("registration", "signed_up"): (
         "scheduling.handle_signed_up",
@@ -358,6 +361,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("registration", "sign_up_cancelled"): (
         "scheduling.handle_sign_up_cancelled",
+        "notifications.handle_sign_up_cancelled",
         "reporting.handle_sign_up_cancelled",
     ),
     ("registration", "attendance_recorded"): (

@@ -43,6 +43,17 @@ NOTIFICATIONS = Counter(
     "Notifications by final status (sent, failed)",
     ["template", "status"],
 )
+NOTIFICATIONS_SENDING = Gauge(
+    "lob_notifications_sending", "Messages claimed for sending and not yet recorded as sent"
+)
+NOTIFICATIONS_SENDING_OLDEST_SECONDS = Gauge(
+    "lob_notifications_sending_oldest_seconds",
+    "Age of the oldest claim of a message still in 'sending' (0 when none)",
+)
+NOTIFICATIONS_RECLAIMED = Counter(
+    "lob_notifications_reclaimed_total",
+    "Messages whose claim had expired (its process died) and were taken over",
+)
 SCHEDULE_RUNS = Counter("lob_schedule_runs_total", "Schedule runs", ["activity_kind"])
 SCHEDULE_SECONDS = Histogram(
     "lob_schedule_duration_seconds",

@@ -1,47 +1,142 @@
-"""Notifications' use cases: queue a message for an event, deliver what is due.
+"""Notifications' use cases: queue the messages an event calls for, deliver what is due.
 
 Delivery never holds a transaction open across the network: claim (commit) -> ask registration
-for the contact -> send over SMTP -> record the outcome (commit). A message is sent once: only the
-claimant sends it, and a crash between sending and recording leaves it `sending`, to be retried
-after a grace period with the same Message-ID (the one case where a duplicate is possible).
+for the contact -> send over SMTP -> record the outcome (commit).
+
+Never twice, never lost:
+- A claim is fenced: the claimant writes a fresh token and a lease; a heartbeat moves the lease
+  on while it works; only the holder of the token records the outcome. A claim whose lease ran
+  out belongs to a process that died: the timer takes it over (with a log line saying so) well
+  within a minute, and sends with the same Message-ID.
+- Once the SMTP server has accepted a message, recording "sent" is retried (tenacity) until the
+  database is back; the message is never sent again by this process. Other processes do not take
+  over claims while their own database access has just been failing (`RECLAIM_SETTLE`): a claim
+  that expired during a database outage belongs to a process that is likely recording it now.
+- Just before sending, the current state is checked: a message for a sign-up (or an activity)
+  cancelled in the meantime is not sent.
+- SMTP 5xx is permanent (failed at once), 4xx and connection trouble retry with back-off; after
+  the last attempt the message is failed and `notification_failed` is emitted.
+- No address or name reaches a log line or `last_error`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+import tenacity
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from lob_common import metrics
 from lob_common.contracts import Event
 from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, utcnow
-from notifications.adapters.smtp import PermanentFailure
-from notifications.adapters.tables import Message
+from notifications.adapters.smtp import PermanentFailure, TransientFailure, without_addresses
+from notifications.adapters.tables import DeliveryCount, Message, SignUp
 from notifications.domain.texts import Email, render
 
 log = logging.getLogger(__name__)
 
 ContactLookup = Callable[[str], dict[str, Any] | None]
 Sender = Callable[[Email, str], None]
+T = TypeVar("T")
 
-SENDING_GRACE = timedelta(minutes=10)
+# Kinds that are still sent after the sign-up was cancelled (they are about the cancellation).
+SENT_AFTER_CANCELLATION = frozenset({"sign_up_cancelled", "activity_cancelled"})
 
 
-def queue_message(
-    db: DatabaseHandle, event: Event, template: str, data: dict[str, Any] | None = None
-) -> str | None:
-    """Create the message an event calls for; None if this event was handled before."""
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 8
+    # How long a claim holds without a heartbeat; a dead process's message is taken over after
+    # this (plus at most one timer interval).
+    lease: timedelta = timedelta(seconds=40)
+    # How long to keep trying to record the outcome of a sent message while the database is away.
+    record_patience: timedelta = timedelta(hours=6)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DeliveryPolicy:
+        return cls(
+            max_attempts=int(config.get("MAIL_MAX_ATTEMPTS", 8)),
+            lease=timedelta(seconds=float(config.get("MAIL_CLAIM_LEASE_SECONDS", 40))),
+            record_patience=timedelta(
+                seconds=float(config.get("MAIL_RECORD_PATIENCE_SECONDS", 6 * 3600))
+            ),
+        )
+
+
+# --- database trouble, as this process saw it ---------------------------------------------------
+
+RECLAIM_SETTLE = 10.0  # seconds of working database access before claims are taken over
+_last_db_trouble = [float("-inf")]
+
+
+def note_db_trouble() -> None:
+    _last_db_trouble[0] = time.monotonic()
+
+
+def reclaims_allowed() -> bool:
+    return time.monotonic() - _last_db_trouble[0] >= RECLAIM_SETTLE
+
+
+def _db_retry(what: str, message_id: str, patience: timedelta) -> tenacity.Retrying:
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        note_db_trouble()
+        error = state.outcome.exception() if state.outcome else None
+        if state.attempt_number == 1:
+            log.warning(
+                "message %s: %s waits for the database (%s); retrying until it is back",
+                message_id,
+                what,
+                type(error).__name__,
+            )
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((DBAPIError, OSError)),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=2.0),
+        stop=tenacity.stop_after_delay(patience.total_seconds()),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def _persist(what: str, message_id: str, patience: timedelta, action: Callable[[], T]) -> T:
+    for attempt in _db_retry(what, message_id, patience):
+        with attempt:
+            result = action()
+            if attempt.retry_state.attempt_number > 1:
+                log.info("message %s: %s done now that the database is back", message_id, what)
+            return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- queueing ----------------------------------------------------------------------------------
+
+
+def new_message(
+    event: Event,
+    template: str,
+    data: dict[str, Any] | None = None,
+    registration_id: str | None = None,
+    person_id: str | None = None,
+    activity_id: str | None = None,
+) -> Message:
     now = utcnow()
-    message = Message(
+    payload = event.payload
+    return Message(
         id=str(uuid.uuid4()),
         source_event_id=event.event_id,
         template=template,
-        registration_id=event.payload["registration_id"],
-        person_id=event.payload["person_id"],
+        registration_id=registration_id or payload["registration_id"],
+        person_id=person_id or payload["person_id"],
+        activity_id=activity_id or payload.get("activity_id"),
         data=data or {},
         status="pending",
         attempts=0,
@@ -49,116 +144,413 @@ def queue_message(
         created_at=now,
         updated_at=now,
     )
+
+
+def queue_message(
+    db: DatabaseHandle, event: Event, template: str, data: dict[str, Any] | None = None
+) -> str | None:
+    """Create the message an event calls for; None if this event was handled before."""
+    message = new_message(event, template, data)
     return message.id if _store_message(db, event, message) else None
 
 
 @idempotent
 def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
+    _remember_sign_up(uow, event.payload, active=event.event_type == "signed_up")
     uow.session.add(message)
 
 
+def _remember_sign_up(uow: UnitOfWork, payload: dict[str, Any], active: bool) -> None:
+    """Keep notifications' minimal copy of the sign-up (a later event never revives a
+    cancelled one; a `signed_up` is the sign-up itself)."""
+    if not payload.get("registration_id") or not payload.get("activity_id"):
+        return
+    known = uow.session.get(SignUp, payload["registration_id"])
+    if known is None:
+        uow.session.add(
+            SignUp(
+                registration_id=payload["registration_id"],
+                person_id=payload["person_id"],
+                activity_id=payload["activity_id"],
+                school_id=payload.get("school_id"),
+                status="active",
+                updated_at=utcnow(),
+            )
+        )
+    elif active and payload.get("school_id"):
+        known.school_id = payload["school_id"]
+
+
+def _cancel_pending(uow: UnitOfWork, condition: Any, reason: str) -> int:
+    """Messages not yet claimed that the cancellation makes pointless are not sent."""
+    return uow.session.execute(
+        update(Message)
+        .where(condition)
+        .where(Message.status == "pending")
+        .where(Message.template.not_in(SENT_AFTER_CANCELLATION))
+        .values(status="cancelled", last_error=reason, updated_at=utcnow())
+    ).rowcount
+
+
+def queue_sign_up_cancelled(db: DatabaseHandle, event: Event) -> list[str]:
+    """The sign-up is void: nothing still queued for it goes out; the person gets one
+    confirmation of the cancellation."""
+    ids: list[str] = []
+    _store_cancellation(db, event, ids)
+    return ids
+
+
+@idempotent
+def _store_cancellation(uow: UnitOfWork, event: Event, ids: list[str]) -> None:
+    payload = event.payload
+    _remember_sign_up(uow, payload, active=False)
+    uow.session.get(SignUp, payload["registration_id"]).status = "cancelled"
+    _cancel_pending(
+        uow,
+        Message.registration_id == payload["registration_id"],
+        "the sign-up was cancelled before sending",
+    )
+    message = new_message(event, "sign_up_cancelled")
+    uow.session.add(message)
+    ids.append(message.id)
+
+
+def queue_activity_cancelled(db: DatabaseHandle, event: Event) -> list[str]:
+    """The region called the activity off: every participant of it is told, once."""
+    ids: list[str] = []
+    _store_activity_cancellation(db, event, ids)
+    return ids
+
+
+@idempotent
+def _store_activity_cancellation(uow: UnitOfWork, event: Event, ids: list[str]) -> None:
+    activity_id = event.payload["activity_id"]
+    sign_ups = uow.session.scalars(
+        select(SignUp).where(SignUp.activity_id == activity_id, SignUp.status == "active")
+    ).all()
+    _cancel_pending(
+        uow, Message.activity_id == activity_id, "the activity was cancelled before sending"
+    )
+    for sign_up in sign_ups:
+        sign_up.status = "cancelled"
+        sign_up.updated_at = utcnow()
+        message = new_message(
+            event,
+            "activity_cancelled",
+            {"reason": event.payload.get("reason", "")},
+            registration_id=sign_up.registration_id,
+            person_id=sign_up.person_id,
+            activity_id=activity_id,
+        )
+        uow.session.add(message)
+        ids.append(message.id)
+
+
+# --- delivering --------------------------------------------------------------------------------
+
+_BACKOFF = tenacity.wait_exponential(multiplier=60, max=7200) + tenacity.wait_random(0, 15)
+
+
 def retry_delay(attempts: int) -> timedelta:
-    """1, 2, 4, ... minutes, at most 2 hours between attempts."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
+    """About 1, 2, 4, ... minutes (tenacity's exponential back-off), at most 2 hours."""
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = max(attempts, 1)
+    return timedelta(seconds=_BACKOFF(state))
 
 
-def due_messages(db: DatabaseHandle, now: datetime, limit: int = 50) -> list[str]:
+def _stale_claim(now: datetime, lease: timedelta) -> Any:
+    return (Message.status == "sending") & or_(
+        Message.lease_until <= now,
+        and_(Message.lease_until.is_(None), Message.updated_at <= now - lease),
+    )
+
+
+def _due(now: datetime) -> Any:
+    return (Message.status == "pending") & (Message.next_attempt_at <= now)
+
+
+def due_messages(
+    db: DatabaseHandle, now: datetime, policy: DeliveryPolicy | None = None, limit: int = 50
+) -> list[str]:
+    policy = policy or DeliveryPolicy()
+    condition = _due(now)
+    if reclaims_allowed():
+        condition = or_(condition, _stale_claim(now, policy.lease))
     with db() as uow:
         return list(
             uow.session.scalars(
-                select(Message.id)
-                .where(
-                    or_(
-                        (Message.status == "pending") & (Message.next_attempt_at <= now),
-                        (Message.status == "sending") & (Message.updated_at <= now - SENDING_GRACE),
-                    )
-                )
-                .order_by(Message.next_attempt_at)
-                .limit(limit)
+                select(Message.id).where(condition).order_by(Message.next_attempt_at).limit(limit)
             )
         )
+
+
+def observe_sending(db: DatabaseHandle) -> tuple[int, float]:
+    """Set the gauges of messages in `sending` and the age of the oldest claim."""
+    with db() as uow:
+        count, oldest = uow.session.execute(
+            select(func.count(), func.min(Message.claimed_at)).where(Message.status == "sending")
+        ).one()
+    age = 0.0
+    if oldest is not None:
+        if oldest.tzinfo is None:  # SQLite's MIN() bypasses the column type
+            from datetime import UTC
+
+            oldest = oldest.replace(tzinfo=UTC)
+        age = max((utcnow() - oldest).total_seconds(), 0.0)
+    metrics.NOTIFICATIONS_SENDING.set(count)
+    metrics.NOTIFICATIONS_SENDING_OLDEST_SECONDS.set(age)
+    return count, age
 
 
 def deliver_due(
     db: DatabaseHandle,
     contacts: ContactLookup,
     send: Sender,
-    max_attempts: int,
+    policy: DeliveryPolicy | int,
     ids: list[str] | None = None,
 ) -> dict[str, int]:
     """Deliver the given (or all due) messages; returns counts per outcome."""
+    if isinstance(policy, int):
+        policy = DeliveryPolicy(max_attempts=policy)
     outcomes: dict[str, int] = {}
-    for message_id in ids if ids is not None else due_messages(db, utcnow()):
-        outcome = deliver(db, message_id, contacts, send, max_attempts)
+    if ids is None:
+        try:
+            ids = due_messages(db, utcnow(), policy)
+        except DBAPIError:
+            note_db_trouble()
+            raise
+    for message_id in ids:
+        outcome = deliver(db, message_id, contacts, send, policy)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
 
+@dataclass(frozen=True)
+class Claim:
+    message_id: str
+    token: str
+    template: str
+    registration_id: str
+    person_id: str
+    data: dict[str, Any]
+    attempts: int
+    cancelled_because: str | None
+
+
 def deliver(
-    db: DatabaseHandle, message_id: str, contacts: ContactLookup, send: Sender, max_attempts: int
+    db: DatabaseHandle,
+    message_id: str,
+    contacts: ContactLookup,
+    send: Sender,
+    policy: DeliveryPolicy | int,
 ) -> str:
-    claimed = _claim(db, message_id)
-    if claimed is None:
+    if isinstance(policy, int):
+        policy = DeliveryPolicy(max_attempts=policy)
+    claim = _claim(db, message_id, policy.lease)
+    if claim is None:
         return "skipped"
-    template, registration_id, data, attempts = claimed
+    if claim.cancelled_because:
+        _persist(
+            "recording the cancellation",
+            message_id,
+            policy.record_patience,
+            lambda: _finish(db, claim, "cancelled", claim.cancelled_because),
+        )
+        return "cancelled"
+    with _heartbeat(db, claim, policy.lease):
+        try:
+            contact = contacts(claim.registration_id)
+            if contact is None:
+                reason = "the person or registration no longer exists"
+            elif contact.get("status") == "cancelled" and (
+                claim.template not in SENT_AFTER_CANCELLATION
+            ):
+                reason = "the sign-up was cancelled before sending"
+            else:
+                reason = None
+            if reason is not None:
+                _persist(
+                    "recording the cancellation",
+                    message_id,
+                    policy.record_patience,
+                    lambda: _finish(db, claim, "cancelled", reason),
+                )
+                return "cancelled"
+            email = render(claim.template, contact, claim.data)
+            send(email, f"<{message_id}@lob-regio-eem>")
+        except PermanentFailure as exc:
+            return _give_up(db, claim, str(exc), policy)
+        except Exception as exc:  # noqa: BLE001 - transient: SMTP away, registration busy, ...
+            error = (
+                str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
+            )
+            if claim.attempts >= policy.max_attempts:
+                return _give_up(db, claim, error, policy)
+            _persist(
+                "recording the postponement",
+                message_id,
+                policy.record_patience,
+                lambda: _postpone(db, claim, error),
+            )
+            return "postponed"
+    # The SMTP server has the message: from here on it is never sent again by this process;
+    # recording it waits for the database as long as it takes.
     try:
-        contact = contacts(registration_id)
-        if contact is None:
-            _finish(db, message_id, "cancelled", "the person or registration no longer exists")
-            return "cancelled"
-        email = render(template, contact, data)
-        send(email, f"<{message_id}@lob-regio-eem>")
-    except PermanentFailure as exc:
-        _fail(db, message_id, template, str(exc))
-        return "failed"
-    except Exception as exc:  # noqa: BLE001 - transient: SMTP away, registration busy, ...
-        if attempts >= max_attempts:
-            _fail(db, message_id, template, f"{type(exc).__name__}: {exc}")
-            return "failed"
-        _postpone(db, message_id, attempts, f"{type(exc).__name__}: {exc}")
-        return "postponed"
-    _finish(db, message_id, "sent")
+        _persist(
+            "recording 'sent'",
+            message_id,
+            policy.record_patience,
+            lambda: _finish(db, claim, "sent"),
+        )
+    except (DBAPIError, OSError):
+        log.error(
+            "message %s was sent but could not be recorded within %s; the database stayed away",
+            message_id,
+            policy.record_patience,
+        )
+        raise
     return "sent"
 
 
-def _claim(db: DatabaseHandle, message_id: str) -> tuple[str, str, dict, int] | None:
+def _give_up(db: DatabaseHandle, claim: Claim, reason: str, policy: DeliveryPolicy) -> str:
+    _persist(
+        "recording the failure",
+        claim.message_id,
+        policy.record_patience,
+        lambda: _fail(db, claim, reason),
+    )
+    return "failed"
+
+
+def _claim(db: DatabaseHandle, message_id: str, lease: timedelta) -> Claim | None:
     now = utcnow()
+    token = str(uuid.uuid4())
     with db() as uow:
+        message = uow.session.get(Message, message_id)
+        if message is None:
+            return None
+        previous = (message.status, message.lease_until or message.updated_at, message.attempts)
         claimed = uow.session.execute(
             update(Message)
             .where(Message.id == message_id)
-            .where(
-                or_(
-                    (Message.status == "pending") & (Message.next_attempt_at <= now),
-                    (Message.status == "sending") & (Message.updated_at <= now - SENDING_GRACE),
-                )
+            .where(or_(_due(now), _stale_claim(now, lease)))
+            .values(
+                status="sending",
+                attempts=Message.attempts + 1,
+                claim_token=token,
+                claimed_at=now,
+                lease_until=now + lease,
+                updated_at=now,
             )
-            .values(status="sending", attempts=Message.attempts + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
             return None
-        message = uow.session.get(Message, message_id)
+        uow.session.refresh(message)
+        sign_up = uow.session.get(SignUp, message.registration_id)
         uow.commit()
-        return message.template, message.registration_id, message.data, message.attempts
+    if previous[0] == "sending":
+        metrics.NOTIFICATIONS_RECLAIMED.inc()
+        log.warning(
+            "message %s (%s): attempt %d was claimed but its claim expired %.0f s ago with no "
+            "outcome recorded (the process stopped or lost the database); taking it over and "
+            "sending with the same Message-ID",
+            message_id,
+            message.template,
+            previous[2],
+            (now - previous[1]).total_seconds(),
+        )
+    cancelled_because = None
+    if (
+        sign_up is not None
+        and sign_up.status == "cancelled"
+        and message.template not in SENT_AFTER_CANCELLATION
+    ):
+        cancelled_because = "the sign-up was cancelled before sending"
+    return Claim(
+        message_id=message.id,
+        token=token,
+        template=message.template,
+        registration_id=message.registration_id,
+        person_id=message.person_id,
+        data=dict(message.data or {}),
+        attempts=message.attempts,
+        cancelled_because=cancelled_because,
+    )
 
 
-def _postpone(db: DatabaseHandle, message_id: str, attempts: int, error: str) -> None:
-    log.warning("message %s not delivered (attempt %d): %s", message_id, attempts, error)
+@contextmanager
+def _heartbeat(db: DatabaseHandle, claim: Claim, lease: timedelta) -> Iterator[None]:
+    """Move the claim's lease on while the claimant works (contact lookup, SMTP)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease.total_seconds() / 4):
+            try:
+                with db() as uow:
+                    uow.session.execute(
+                        update(Message)
+                        .where(Message.id == claim.message_id, Message.claim_token == claim.token)
+                        .values(lease_until=utcnow() + lease)
+                    )
+                    uow.commit()
+            except DBAPIError:  # the lease simply is not extended; the outcome is fenced
+                note_db_trouble()
+
+    thread = threading.Thread(target=beat, name=f"lease-{claim.message_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def _fenced(uow: UnitOfWork, claim: Claim) -> Message | None:
+    """The message if this claim still holds it; None when another process took it over."""
+    message = uow.session.get(Message, claim.message_id)
+    if message is None or message.claim_token != claim.token or message.status != "sending":
+        log.warning(
+            "message %s: its claim was taken over by another process; leaving it to that one",
+            claim.message_id,
+        )
+        return None
+    return message
+
+
+def _release(message: Message) -> None:
+    message.claim_token = None
+    message.lease_until = None
+    message.updated_at = utcnow()
+
+
+def _postpone(db: DatabaseHandle, claim: Claim, error: str) -> None:
+    error = without_addresses(error)
+    log.warning(
+        "message %s (%s) not delivered (attempt %d): %s",
+        claim.message_id,
+        claim.template,
+        claim.attempts,
+        error,
+    )
     with db() as uow:
-        message = uow.session.get(Message, message_id)
+        message = _fenced(uow, claim)
+        if message is None:
+            return
         message.status = "pending"
         message.last_error = error[:1000]
-        message.next_attempt_at = utcnow() + retry_delay(attempts)
-        message.updated_at = utcnow()
+        message.next_attempt_at = utcnow() + retry_delay(claim.attempts)
+        _release(message)
         uow.commit()
 
 
-def _finish(db: DatabaseHandle, message_id: str, status: str, note: str | None = None) -> None:
+def _finish(db: DatabaseHandle, claim: Claim, status: str, note: str | None = None) -> None:
     with db() as uow:
-        message = uow.session.get(Message, message_id)
+        message = _fenced(uow, claim)
+        if message is None:
+            return
         message.status = status
-        message.updated_at = utcnow()
         message.last_error = note
+        _release(message)
         if status == "sent":
             message.sent_at = utcnow()
             uow.emit(
@@ -171,16 +563,27 @@ def _finish(db: DatabaseHandle, message_id: str, status: str, note: str | None =
                 },
             )
         uow.commit()
-        metrics.NOTIFICATIONS.labels(message.template, status).inc()
+    if status == "cancelled":
+        log.info("message %s (%s) not sent: %s", claim.message_id, claim.template, note)
+    metrics.NOTIFICATIONS.labels(claim.template, status).inc()
 
 
-def _fail(db: DatabaseHandle, message_id: str, template: str, reason: str) -> None:
-    log.error("message %s (%s) failed for good: %s", message_id, template, reason)
+def _fail(db: DatabaseHandle, claim: Claim, reason: str) -> None:
+    reason = without_addresses(reason)
+    log.error(
+        "message %s (%s) failed for good after %d attempt(s): %s",
+        claim.message_id,
+        claim.template,
+        claim.attempts,
+        reason,
+    )
     with db() as uow:
-        message = uow.session.get(Message, message_id)
+        message = _fenced(uow, claim)
+        if message is None:
+            return
         message.status = "failed"
         message.last_error = reason[:1000]
-        message.updated_at = utcnow()
+        _release(message)
         uow.emit(
             "notification_failed",
             {
@@ -192,10 +595,24 @@ def _fail(db: DatabaseHandle, message_id: str, template: str, reason: str) -> No
             },
         )
         uow.commit()
-        metrics.NOTIFICATIONS.labels(template, "failed").inc()
+    metrics.NOTIFICATIONS.labels(claim.template, "failed").inc()
 
 
 @idempotent
 def forget_person(uow: UnitOfWork, event: Event) -> None:
-    """Erasure: drop every message about the person (sent ones included)."""
-    uow.session.query(Message).filter_by(person_id=event.payload["person_id"]).delete()
+    """Erasure: drop every message about the person (sent ones included) and the copy of their
+    sign-ups; only anonymous counts per kind and status stay."""
+    person_id = event.payload["person_id"]
+    counts = uow.session.execute(
+        select(Message.template, Message.status, func.count())
+        .where(Message.person_id == person_id)
+        .group_by(Message.template, Message.status)
+    ).all()
+    for template, status, count in counts:
+        row = uow.session.get(DeliveryCount, (template, status))
+        if row is None:
+            uow.session.add(DeliveryCount(template=template, status=status, count=count))
+        else:
+            row.count += count
+    uow.session.query(Message).filter_by(person_id=person_id).delete()
+    uow.session.query(SignUp).filter_by(person_id=person_id).delete()

@@ -27,9 +27,8 @@ class NotificationsService(ServiceBase):
 
     def _deliver(self, ids: list[str] | None = None) -> dict[str, int]:
         mailer = Mailer(self.config)
-        return handlers.deliver_due(
-            self.db, self._contact, mailer.send, int(self.config.get("MAIL_MAX_ATTEMPTS", 8)), ids
-        )
+        policy = handlers.DeliveryPolicy.from_config(self.config)
+        return handlers.deliver_due(self.db, self._contact, mailer.send, policy, ids)
 
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:
@@ -55,11 +54,29 @@ class NotificationsService(ServiceBase):
     def handle_waitlisted(self, event: Event) -> bool:
         return self._queue_and_deliver(event, "waitlisted")
 
+    @event_handler("registration", "sign_up_cancelled")
+    def handle_sign_up_cancelled(self, event: Event) -> bool:
+        """Nothing still queued for the sign-up goes out; one confirmation of the cancellation."""
+        ids = handlers.queue_sign_up_cancelled(self.db, event)
+        if ids:
+            self._deliver(ids)
+        return bool(ids)
+
+    @event_handler("registration", "activity_cancelled")
+    def handle_activity_cancelled(self, event: Event) -> bool:
+        """Every participant of the activity is told; queued mails about it are not sent."""
+        ids = handlers.queue_activity_cancelled(self.db, event)
+        if ids:
+            self._deliver(ids)
+        return bool(ids)
+
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:
         return handlers.forget_person(self.db, event)
 
-    @timer(interval=15)
+    @timer(interval=10)
     def deliver_due(self) -> None:
-        """Retries what could not be delivered at once (SMTP or registration away)."""
+        """Retries what could not be delivered at once (SMTP or registration away) and takes
+        over messages whose claimant died (its lease ran out); shows what is in `sending`."""
         self._deliver()
+        handlers.observe_sending(self.db)

@@ -2,17 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import smtplib
+import socket
 import ssl
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime
 from typing import Any
 
+from lob_common.timeutil import AMSTERDAM
 from notifications.domain.texts import Email
+
+_ADDRESS = re.compile(r"<?[^\s<>@,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+>?")
+
+
+def without_addresses(text: str) -> str:
+    """A text with every e-mail address in it replaced, fit for a log line or `last_error`."""
+    return _ADDRESS.sub("<address>", text)
 
 
 class PermanentFailure(Exception):
-    """The server refused the message for good (e.g. the address does not exist)."""
+    """The server refused the message for good (SMTP 5xx): trying again changes nothing."""
+
+
+class TransientFailure(Exception):
+    """The server said 'not now' (SMTP 4xx) or could not be reached: try again later."""
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {without_addresses(text)}".strip()
+
+
+def classify(exc: BaseException) -> Exception:
+    """An SMTP error as a Permanent- or TransientFailure whose text names no address.
+
+    Every 5xx reply is permanent (recipient, sender or data refused), 4xx replies and connection
+    trouble are transient."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        replies = "; ".join(sorted({_reply(c, r) for c, r in exc.recipients.values()}))
+        kind = PermanentFailure if all(500 <= c < 600 for c in codes) else TransientFailure
+        return kind(f"recipient refused: {replies}")
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        kind = PermanentFailure if 500 <= exc.smtp_code < 600 else TransientFailure
+        return kind(f"sender refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        kind = PermanentFailure if 500 <= exc.smtp_code < 600 else TransientFailure
+        what = "data refused" if isinstance(exc, smtplib.SMTPDataError) else "refused"
+        return kind(f"{what}: {_reply(exc.smtp_code, exc.smtp_error)}")
+    if isinstance(exc, (smtplib.SMTPException, OSError, socket.timeout, EOFError)):
+        return TransientFailure(f"{type(exc).__name__}: {without_addresses(str(exc))}")
+    return TransientFailure(f"{type(exc).__name__}: {without_addresses(str(exc))}")
 
 
 class Mailer:
@@ -31,7 +74,8 @@ class Mailer:
         message["From"] = self.sender
         message["To"] = email.to
         message["Subject"] = email.subject
-        message["Date"] = formatdate(localtime=False)
+        # Amsterdam time with its real offset (+0100/+0200), not '-0000'.
+        message["Date"] = format_datetime(datetime.now(AMSTERDAM))
         # Stable per notification: a resend after a crash carries the same id, so mail systems
         # can recognise it as the same message.
         message["Message-ID"] = message_id
@@ -45,7 +89,9 @@ class Mailer:
         return message
 
     def send(self, email: Email, message_id: str) -> None:
+        """Hand the message to the SMTP server; raises Permanent- or TransientFailure."""
         message = self.build(email, message_id)
+        accepted = False
         try:
             if self.security == "ssl":
                 client = smtplib.SMTP_SSL(
@@ -53,14 +99,18 @@ class Mailer:
                 )
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=30)
-            with client:
+            try:
                 if self.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
                 if self.username:
                     client.login(self.username, self.password or "")
                 client.send_message(message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            if all(500 <= code < 600 for code in codes):
-                raise PermanentFailure(f"recipient refused ({codes})") from None
-            raise
+                accepted = True
+            finally:
+                with contextlib.suppress(smtplib.SMTPException, OSError, EOFError):
+                    client.quit()  # once the server accepted the message, QUIT cannot undo it
+                client.close()
+        except (smtplib.SMTPException, OSError, EOFError) as exc:
+            if accepted:
+                return
+            raise classify(exc) from None

@@ -229,9 +229,64 @@ def waitlisted(contact: dict[str, Any], data: dict[str, Any]) -> Email:
     return Email(to=contact["email"], subject=f"Wachtlijst: {activity['title']}", text=text)
 
 
+def _cancellation_email(contact: dict[str, Any], subject: str, opening: list[str]) -> Email:
+    activity = contact["activity"]
+    starts = datetime.fromisoformat(activity["starts_at"])
+    ends = datetime.fromisoformat(activity["ends_at"])
+    lines = [
+        f"Beste {contact['first_name']},",
+        "",
+        *opening,
+        "",
+        "De afspraak is uit je agenda gehaald.",
+        "",
+        "Met vriendelijke groet,",
+        "Projectgroep LOB regio Eem",
+    ]
+    ics = invitation(
+        uid=f"{contact['registration_id']}@lob-regio-eem",
+        title=activity["title"],
+        starts_at=starts,
+        ends_at=ends,
+        location=activity.get("location", ""),
+        sequence=1000,
+        cancelled=True,
+    )
+    return Email(
+        to=contact["email"],
+        subject=f"{subject}: {activity['title']} ({dutch_date(starts)})",
+        text="\n".join(lines) + "\n",
+        attachments=(("afspraak.ics", "text/calendar; method=CANCEL", ics),),
+    )
+
+
+def sign_up_cancelled(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+    activity = contact["activity"]
+    starts = datetime.fromisoformat(activity["starts_at"])
+    return _cancellation_email(
+        contact,
+        "Afmelding bevestigd",
+        [f"Je bent afgemeld voor {activity['title']} op {dutch_date(starts)}."],
+    )
+
+
+def activity_cancelled(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+    activity = contact["activity"]
+    starts = datetime.fromisoformat(activity["starts_at"])
+    opening = [
+        f"{activity['title']} op {dutch_date(starts)} gaat helaas niet door. "
+        "De organisatie heeft de activiteit afgelast."
+    ]
+    if data.get("reason"):
+        opening += ["", f"Reden: {data['reason']}"]
+    return _cancellation_email(contact, "Gaat niet door", opening)
+
+
 TEMPLATES = {
     "sign_up_confirmation": sign_up_confirmation,
     "programme_assigned": programme_assigned,
     "programme_changed": programme_changed,
     "waitlisted": waitlisted,
+    "sign_up_cancelled": sign_up_cancelled,
+    "activity_cancelled": activity_cancelled,
 }
