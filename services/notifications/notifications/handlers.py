@@ -39,8 +39,8 @@ from lob_common import metrics
 from lob_common.contracts import Event
 from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, utcnow
 from notifications.adapters.smtp import PermanentFailure, TransientFailure, without_addresses
-from notifications.adapters.tables import DeliveryCount, Message, SignUp
-from notifications.domain.texts import Email, render
+from notifications.adapters.tables import CalendarEntry, DeliveryCount, Message, SignUp
+from notifications.domain.texts import Email, NoAddress, render
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,26 @@ Sender = Callable[[Email, str], None]
 T = TypeVar("T")
 
 # Kinds that are still sent after the sign-up was cancelled (they are about the cancellation).
-SENT_AFTER_CANCELLATION = frozenset({"sign_up_cancelled", "activity_cancelled"})
+SENT_AFTER_CANCELLATION = frozenset(
+    {
+        "sign_up_cancelled",
+        "activity_cancelled",
+        "consent_refused_parent",
+        "consent_refused_pupil",
+        "consent_given_parent",
+    }
+)
+# Kinds that carry a calendar invitation (REQUEST) or its cancellation (CANCEL).
+CALENDAR_KINDS = frozenset(
+    {
+        "sign_up_confirmation",
+        "programme_assigned",
+        "programme_changed",
+        "sign_up_cancelled",
+        "activity_cancelled",
+        "consent_refused_pupil",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -157,6 +176,83 @@ def queue_message(
 @idempotent
 def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
     _remember_sign_up(uow, event.payload, active=event.event_type == "signed_up")
+    if message.template == "programme_changed":
+        message.data = {**message.data, "previous": _last_programme(uow, message.registration_id)}
+    _add(uow, message)
+
+
+PROGRAMME_FIELDS = ("sessions", "workshop", "seat", "itinerary")
+
+
+def _last_programme(uow: UnitOfWork, registration_id: str) -> dict[str, Any] | None:
+    """The programme the person was last told about (to say what changed)."""
+    data = uow.session.scalars(
+        select(Message.data)
+        .where(
+            Message.registration_id == registration_id,
+            Message.template.in_(("programme_assigned", "programme_changed")),
+        )
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    ).first()
+    if not data:
+        return None
+    return {key: data.get(key) for key in PROGRAMME_FIELDS}
+
+
+def queue_many(
+    db: DatabaseHandle, event: Event, templates: list[str], void_sign_up: bool = False
+) -> list[str]:
+    """Several messages from one event (e.g. to the parent and to the pupil), at most once."""
+    ids: list[str] = []
+    _store_many(db, event, templates, void_sign_up, ids)
+    return ids
+
+
+@idempotent
+def _store_many(
+    uow: UnitOfWork, event: Event, templates: list[str], void_sign_up: bool, ids: list[str]
+) -> None:
+    payload = event.payload
+    if not payload.get("registration_id"):
+        return  # nothing to write about (a consent without a registration)
+    known = uow.session.get(SignUp, payload["registration_id"])
+    if payload.get("activity_id"):
+        _remember_sign_up(uow, payload, active=False)
+        known = uow.session.get(SignUp, payload["registration_id"])
+    if void_sign_up and known is not None:
+        known.status = "cancelled"
+        known.updated_at = utcnow()
+        _cancel_pending(
+            uow,
+            Message.registration_id == payload["registration_id"],
+            "the sign-up is void: no consent",
+        )
+    data = {key: str(value) for key, value in payload.items() if key.endswith("_at")}
+    if payload.get("reason"):
+        data["reason"] = payload["reason"]
+    for template in templates:
+        message = new_message(
+            event,
+            template,
+            dict(data),
+            activity_id=payload.get("activity_id") or (known.activity_id if known else None),
+        )
+        _add(uow, message)
+        ids.append(message.id)
+
+
+def _add(uow: UnitOfWork, message: Message) -> None:
+    """Queue a message; one with a calendar entry takes the entry's next SEQUENCE now, in the
+    transaction of the event, so every later invitation for the person and activity is higher."""
+    if message.template in CALENDAR_KINDS and message.activity_id:
+        key = (message.person_id, message.activity_id)
+        entry = uow.session.get(CalendarEntry, key)
+        if entry is None:
+            entry = CalendarEntry(person_id=key[0], activity_id=key[1], sequence=-1)
+            uow.session.add(entry)
+        entry.sequence += 1
+        message.data = {**(message.data or {}), "sequence": entry.sequence}
     uow.session.add(message)
 
 
@@ -211,7 +307,7 @@ def _store_cancellation(uow: UnitOfWork, event: Event, ids: list[str]) -> None:
         "the sign-up was cancelled before sending",
     )
     message = new_message(event, "sign_up_cancelled")
-    uow.session.add(message)
+    _add(uow, message)
     ids.append(message.id)
 
 
@@ -242,7 +338,7 @@ def _store_activity_cancellation(uow: UnitOfWork, event: Event, ids: list[str]) 
             person_id=sign_up.person_id,
             activity_id=activity_id,
         )
-        uow.session.add(message)
+        _add(uow, message)
         ids.append(message.id)
 
 
@@ -376,7 +472,16 @@ def deliver(
                     lambda: _finish(db, claim, "cancelled", reason),
                 )
                 return "cancelled"
-            email = render(claim.template, contact, claim.data)
+            try:
+                email = render(claim.template, contact, claim.data)
+            except NoAddress:
+                _persist(
+                    "recording the cancellation",
+                    message_id,
+                    policy.record_patience,
+                    lambda: _finish(db, claim, "cancelled", "no address for this kind of mail"),
+                )
+                return "cancelled"
             send(email, f"<{message_id}@lob-regio-eem>")
         except PermanentFailure as exc:
             return _give_up(db, claim, str(exc), policy)
@@ -616,3 +721,4 @@ def forget_person(uow: UnitOfWork, event: Event) -> None:
             row.count += count
     uow.session.query(Message).filter_by(person_id=person_id).delete()
     uow.session.query(SignUp).filter_by(person_id=person_id).delete()
+    uow.session.query(CalendarEntry).filter_by(person_id=person_id).delete()

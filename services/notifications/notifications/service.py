@@ -70,6 +70,31 @@ class NotificationsService(ServiceBase):
             self._deliver(ids)
         return bool(ids)
 
+    def _queue_many(self, event: Event, templates: list[str], void: bool = False) -> bool:
+        ids = handlers.queue_many(self.db, event, templates, void_sign_up=void)
+        if ids:
+            self._deliver(ids)
+        return bool(ids)
+
+    @event_handler("registration", "consent_requested")
+    def handle_consent_requested(self, event: Event) -> bool:
+        """The parent gets the consent link and the deadline; the pupil hears the parent was
+        asked."""
+        return self._queue_many(event, ["consent_requested_parent", "consent_requested_pupil"])
+
+    @event_handler("registration", "consent_given")
+    def handle_consent_given(self, event: Event) -> bool:
+        """The parent hears it is recorded (the pupil's confirmation follows from signed_up)."""
+        return self._queue_many(event, ["consent_given_parent"])
+
+    @event_handler("registration", "consent_refused")
+    def handle_consent_refused(self, event: Event) -> bool:
+        """No consent (refused, expired, withdrawn): the outcome to the pupil and the parent;
+        nothing still queued for the sign-up goes out."""
+        return self._queue_many(
+            event, ["consent_refused_pupil", "consent_refused_parent"], void=True
+        )
+
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:
         return handlers.forget_person(self.db, event)

@@ -80,6 +80,8 @@ class Mailer:
         # can recognise it as the same message.
         message["Message-ID"] = message_id
         message.set_content(email.text)
+        if email.html:
+            message.add_alternative(email.html, subtype="html")
         for name, mime, content in email.attachments:
             maintype, _, subtype = mime.partition(";")[0].partition("/")
             params = dict(p.strip().split("=", 1) for p in mime.split(";")[1:] if "=" in p)

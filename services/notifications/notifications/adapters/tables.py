@@ -72,3 +72,14 @@ class DeliveryCount(Base):
     template: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class CalendarEntry(Base):
+    """The SEQUENCE of a person's calendar entry for an activity (its UID is derived from the
+    two ids): every invitation or cancellation takes the next number."""
+
+    __tablename__ = "calendar_entries"
+
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(default=0)

@@ -1,13 +1,36 @@
-"""The Dutch texts people receive. Pure functions: contact + facts in, an email out."""
+"""The Dutch texts people receive: contact + facts in, an email out (plain text, HTML and, where
+there is one, the calendar invitation).
+
+The words live in Jinja2 templates (notifications/templates/: one `KIND.subject`, `KIND.txt` and
+`KIND.html` per kind, a shared layout); this module only works out what they show.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
 from lob_common.timeutil import local
-from notifications.domain.calendar import invitation
+from notifications.domain.calendar import calendar_uid, invitation
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+_HTML = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"], default_for_string=True),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+_TEXT = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=False,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=False,
+)
 
 WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 MONTHS = (
@@ -32,10 +55,34 @@ class Email:
     subject: str
     text: str
     attachments: tuple[tuple[str, str, bytes], ...] = field(default=())  # name, mime, content
+    html: str = ""
 
 
 class UnknownTemplate(ValueError):
     pass
+
+
+# Every kind of mail, whom it goes to and what it is (`lob mail preview --list`).
+KINDS: dict[str, tuple[str, str]] = {
+    "sign_up_confirmation": ("participant", "sign-up received"),
+    "programme_assigned": ("participant", "programme assigned (or place confirmed)"),
+    "promoted": ("participant", "a place from the waiting list, with the programme"),
+    "programme_changed": ("participant", "programme changed, saying what changed"),
+    "waitlisted": ("participant", "on the waiting list, with the position"),
+    "sign_up_cancelled": ("participant", "cancellation of the sign-up confirmed"),
+    "activity_cancelled": ("participant", "the region cancelled the activity"),
+    "reminder": ("participant", "reminder a few days before the activity"),
+    "consent_requested_parent": ("parent", "consent asked, with the link and the deadline"),
+    "consent_requested_pupil": ("participant", "your parent was asked for consent"),
+    "consent_given_parent": ("parent", "consent recorded"),
+    "consent_refused_parent": ("parent", "no consent: the sign-up is void"),
+    "consent_refused_pupil": ("participant", "no consent: the sign-up is void"),
+}
+# The stored template of a message -> the kind to render (programme_assigned from the waiting
+# list reads as 'promoted').
+CALENDAR_REQUEST = {"sign_up_confirmation", "programme_assigned", "promoted", "programme_changed"}
+CALENDAR_CANCEL = {"sign_up_cancelled", "activity_cancelled", "consent_refused_pupil"}
+PARENT_KINDS = {k for k, (who, _) in KINDS.items() if who == "parent"}
 
 
 def dutch_date(moment: datetime) -> str:
@@ -48,245 +95,226 @@ def dutch_time(moment: datetime) -> str:
     return f"{local(moment):%H:%M}"
 
 
+def _clock(moment: str | None) -> str:
+    return dutch_time(datetime.fromisoformat(moment)) if moment else ""
+
+
+def kind_of(template: str, data: dict[str, Any]) -> str:
+    if template == "programme_assigned" and data.get("from_waitlist"):
+        return "promoted"
+    return template
+
+
 def render(template: str, contact: dict[str, Any], data: dict[str, Any]) -> Email:
-    try:
-        build = TEMPLATES[template]
-    except KeyError:
-        raise UnknownTemplate(f"no template named {template!r}") from None
-    return build(contact, data)
+    kind = kind_of(template, data)
+    if kind not in KINDS:
+        raise UnknownTemplate(f"no template named {template!r}")
+    context = _context(kind, contact, data)
+    subject = " ".join(_TEXT.get_template(f"{kind}.subject").render(context).split())
+    context["subject"] = subject
+    text = _TEXT.get_template(f"{kind}.txt").render(context)
+    text = "\n".join(line.rstrip() for line in text.splitlines()).strip() + "\n"
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    html = _HTML.get_template(f"{kind}.html").render(context)
+    to = contact.get("parent_email") if kind in PARENT_KINDS else contact.get("email")
+    if not to:
+        raise NoAddress(f"no address for {kind}")
+    return Email(
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=_calendar(kind, contact, data, context),
+    )
 
 
-def sign_up_confirmation(contact: dict[str, Any], data: dict[str, Any]) -> Email:
+class NoAddress(ValueError):
+    """The person has no address for this kind of mail (e.g. a pupil without e-mail)."""
+
+
+_LABELS = {"vertrek", "adres", "locatie", "waar", "online"}
+
+
+def _activity(contact: dict[str, Any]) -> dict[str, Any]:
     activity = contact["activity"]
     starts = datetime.fromisoformat(activity["starts_at"])
     ends = datetime.fromisoformat(activity["ends_at"])
-    where = f" in {activity['location']}" if activity.get("location") else ""
-    lines = [
-        f"Beste {contact['first_name']},",
-        "",
-        f"Je bent aangemeld voor {activity['title']}.",
-        "",
-        f"Wanneer: {dutch_date(starts)}, {dutch_time(starts)} - {dutch_time(ends)} uur{where}.",
-        "",
-    ]
-    if contact.get("consent") == "pending":
-        lines += [
-            "Omdat je jonger bent dan 16, vragen we je ouder of verzorger om toestemming. "
-            "Pas daarna is je aanmelding definitief.",
-            "",
-        ]
-    lines += [
-        "In de bijlage staat de afspraak voor je agenda. Kun je toch niet? Meld je dan af, "
-        "zodat iemand anders je plek kan krijgen.",
-        "",
-        "Met vriendelijke groet,",
-        "Projectgroep LOB regio Eem",
-    ]
-    ics = invitation(
-        uid=f"{contact['registration_id']}@lob-regio-eem",
-        title=activity["title"],
-        starts_at=starts,
-        ends_at=ends,
-        location=activity.get("location", ""),
-        sequence=int(data.get("sequence", 0)),
-    )
-    return Email(
-        to=contact["email"],
-        subject=f"Aanmelding ontvangen: {activity['title']}",
-        text="\n".join(lines) + "\n",
-        attachments=(("afspraak.ics", "text/calendar; method=PUBLISH", ics),),
-    )
+    location = activity.get("location") or ""
+    # A bus tour's location reads "Vertrek: Amersfoort Centraal": it is its own label.
+    where = location if location.split(":")[0].strip().lower() in _LABELS else f"Waar: {location}"
+    return {
+        "id": activity.get("id", ""),
+        "where": where if location else "",
+        "title": activity["title"],
+        "kind": activity.get("kind", ""),
+        "date": dutch_date(starts),
+        "start": dutch_time(starts),
+        "end": dutch_time(ends),
+        "location": activity.get("location") or "",
+    }
 
 
-def _programme_lines(data: dict[str, Any]) -> list[str]:
-    lines = []
-    for item in data.get("sessions", []):
-        when = ""
+def programme_view(data: dict[str, Any], activity: dict[str, Any]) -> dict[str, Any]:
+    """What a programme shows: rounds (time, session, room), the workshop (address and time),
+    the bus seat and the bus's timetable; `empty` for a capacity-only activity."""
+    rounds = []
+    for item in data.get("sessions") or []:
+        time = ""
         if item.get("starts_at") and item.get("ends_at"):
-            start = datetime.fromisoformat(item["starts_at"])
-            end = datetime.fromisoformat(item["ends_at"])
-            when = f" ({dutch_time(start)} - {dutch_time(end)})"
-        what = item.get("title") or item.get("session_id")
-        if not item.get("session_id"):
-            what = "nog geen plek; de organisatie neemt contact op"
-        room = f", {item['room']}" if item.get("room") else ""
-        lines.append(f"- Ronde {item['round']}{when}: {what}{room}")
+            time = f"{_clock(item['starts_at'])} - {_clock(item['ends_at'])}"
+        title = (
+            (item.get("title") or item.get("session_id") or "") if item.get("session_id") else ""
+        )
+        rounds.append(
+            {"round": item["round"], "time": time, "title": title, "room": item.get("room") or ""}
+        )
+    workshop = None
     if data.get("workshop"):
-        workshop = data["workshop"]
-        where = f" ({workshop['location']})" if workshop.get("location") else ""
-        lines.append(f"- Workshop: {workshop.get('title') or workshop['workshop_id']}{where}")
+        found = data["workshop"]
+        workshop = {
+            "title": found.get("title") or found["workshop_id"],
+            "location": found.get("location") or activity.get("location", ""),
+            "time": f"{activity['start']} - {activity['end']}",
+        }
+    seat = None
     if data.get("seat"):
-        lines.append(f"- Bus {data['seat']['bus_id']}, stoel {data['seat']['seat']}")
-    lines += _itinerary_lines(data.get("itinerary") or [])
-    return lines
+        seat = {"bus": data["seat"]["bus_id"], "seat": data["seat"]["seat"]}
+    itinerary = _itinerary(data.get("itinerary") or [])
+    return {
+        "rounds": rounds,
+        "workshop": workshop,
+        "seat": seat,
+        "itinerary": itinerary,
+        "empty": not (rounds or workshop or seat or itinerary),
+    }
 
 
-def _itinerary_lines(itinerary: list[dict[str, Any]]) -> list[str]:
+def _itinerary(itinerary: list[dict[str, Any]]) -> list[str]:
     """A bus tour's timetable: departure, each visit (from its start), the return."""
-    if not itinerary:
-        return []
-    lines = ["", "Route:"]
+    lines = []
     for index, stop in enumerate(itinerary):
         if index == 0:
-            lines.append(f"- {_clock(stop['leave_at'])} vertrek vanaf {stop['name']}")
+            lines.append(f"{_clock(stop.get('leave_at'))} vertrek vanaf {stop['name']}")
         elif index == len(itinerary) - 1 and not stop.get("leave_at"):
-            lines.append(f"- {_clock(stop['arrive_at'])} terug bij {stop['name']}")
+            lines.append(f"{_clock(stop.get('arrive_at'))} terug bij {stop['name']}")
         else:
-            begins = stop.get("visit_starts_at") or stop["arrive_at"]
-            lines.append(f"- {_clock(begins)} - {_clock(stop['leave_at'])} {stop['name']}")
+            begins = stop.get("visit_starts_at") or stop.get("arrive_at")
+            lines.append(f"{_clock(begins)} - {_clock(stop.get('leave_at'))} {stop['name']}")
     return lines
 
 
-def _clock(moment: str) -> str:
-    return dutch_time(datetime.fromisoformat(moment))
-
-
-def _programme_email(
-    contact: dict[str, Any], data: dict[str, Any], subject: str, opening: str
-) -> Email:
-    activity = contact["activity"]
-    starts = datetime.fromisoformat(activity["starts_at"])
-    ends = datetime.fromisoformat(activity["ends_at"])
-    where = f" in {activity['location']}" if activity.get("location") else ""
-    programme = _programme_lines(data)
-    lines = [
-        f"Beste {contact['first_name']},",
-        "",
-        opening,
-        "",
-        f"{activity['title']}: {dutch_date(starts)}, {dutch_time(starts)} - "
-        f"{dutch_time(ends)} uur{where}.",
-        "",
-        *programme,
-        "",
-        "De afspraak in je agenda is bijgewerkt. Kun je toch niet? Meld je dan af, zodat "
-        "iemand anders je plek kan krijgen.",
-        "",
-        "Met vriendelijke groet,",
-        "Projectgroep LOB regio Eem",
-    ]
-    ics = invitation(
-        uid=f"{contact['registration_id']}@lob-regio-eem",
-        title=activity["title"],
-        starts_at=starts,
-        ends_at=ends,
-        location=activity.get("location", ""),
-        sequence=int(data.get("plan_version", 0)),
-        description="\n".join(programme),
-    )
-    return Email(
-        to=contact["email"],
-        subject=f"{subject}: {activity['title']}",
-        text="\n".join(lines) + "\n",
-        attachments=(("afspraak.ics", "text/calendar; method=PUBLISH", ics),),
-    )
-
-
-def programme_assigned(contact: dict[str, Any], data: dict[str, Any]) -> Email:
-    if data.get("from_waitlist"):
-        return _programme_email(
-            contact,
-            data,
-            "Er is een plek voor je",
-            "Er is een plek vrijgekomen en die is voor jou. Je stond op de wachtlijst; "
-            "dit is je programma:",
+def programme_changes(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """In words, what differs between two programme views."""
+    if not previous:
+        return []
+    changes = []
+    before = {r["round"]: r for r in previous["rounds"]}
+    for now in current["rounds"]:
+        was = before.get(now["round"])
+        describe = _round_words
+        if was is None or describe(was) != describe(now):
+            old = describe(was) if was else "niets"
+            changes.append(f"Ronde {now['round']}: was {old}, wordt {describe(now)}")
+    if (previous.get("workshop") or {}).get("title") != (current.get("workshop") or {}).get(
+        "title"
+    ):
+        old = (previous.get("workshop") or {}).get("title") or "geen"
+        new = (current.get("workshop") or {}).get("title") or "geen"
+        changes.append(f"Workshop: was {old}, wordt {new}")
+    if previous.get("seat") != current.get("seat"):
+        old, new = previous.get("seat"), current.get("seat")
+        changes.append(
+            "Bus en stoel: was "
+            + (f"bus {old['bus']}, stoel {old['seat']}" if old else "geen")
+            + ", wordt "
+            + (f"bus {new['bus']}, stoel {new['seat']}" if new else "geen")
         )
-    return _programme_email(contact, data, "Je programma", "Je programma is klaar:")
+    if previous.get("itinerary") != current.get("itinerary") and current.get("itinerary"):
+        changes.append("De tijden van de bus zijn aangepast (zie de dienstregeling)")
+    return changes
 
 
-def programme_changed(contact: dict[str, Any], data: dict[str, Any]) -> Email:
-    return _programme_email(
-        contact,
-        data,
-        "Je programma is gewijzigd",
-        "Je programma is gewijzigd. Dit is je nieuwe programma:",
+def _round_words(item: dict[str, Any]) -> str:
+    if not item.get("title"):
+        return "nog geen plek"
+    words = item["title"]
+    if item.get("room"):
+        words += f" ({item['room']})"
+    if item.get("time"):
+        words += f" om {item['time']}"
+    return words
+
+
+def _context(kind: str, contact: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    activity = _activity(contact)
+    links = contact.get("links") or {}
+    personal = links.get("personal") or ""
+    programme = programme_view(data, activity)
+    previous = programme_view(data["previous"], activity) if data.get("previous") else None
+    cancel_how = (
+        f"via je persoonlijke pagina: {personal}"
+        if personal
+        else "door te antwoorden op deze e-mail"
     )
-
-
-def waitlisted(contact: dict[str, Any], data: dict[str, Any]) -> Email:
-    activity = contact["activity"]
-    starts = datetime.fromisoformat(activity["starts_at"])
-    full = activity["title"]
+    full_title = activity["title"]
     if data.get("item_title"):
-        full = f"{data['item_title']} ({activity['title']})"
-    text = (
-        "\n".join(
-            [
-                f"Beste {contact['first_name']},",
-                "",
-                f"{full} op {dutch_date(starts)} is vol. Je staat op de wachtlijst, "
-                f"op plaats {data['position']}.",
-                "",
-                "Komt er een plek vrij, dan krijg je die automatisch en sturen we je meteen een "
-                "bericht met je programma.",
-                "",
-                "Met vriendelijke groet,",
-                "Projectgroep LOB regio Eem",
-            ]
-        )
-        + "\n"
-    )
-    return Email(to=contact["email"], subject=f"Wachtlijst: {activity['title']}", text=text)
+        full_title = f"{data['item_title']} ({activity['title']})"
+    expires = ""
+    if data.get("expires_at"):
+        expires = dutch_date(datetime.fromisoformat(data["expires_at"]))
+    return {
+        "name": "ouder of verzorger" if kind in PARENT_KINDS else contact.get("first_name", ""),
+        "pupil": contact.get("first_name", ""),
+        "activity": activity,
+        "programme": programme,
+        "changes": programme_changes(previous, programme),
+        "personal_link": personal if kind not in PARENT_KINDS else "",
+        "consent_link": links.get("consent") or "",
+        "cancel_how": cancel_how,
+        "consent_pending": contact.get("consent") == "pending",
+        "position": data.get("position", ""),
+        "full_title": full_title,
+        "reason": data.get("reason") or "",
+        "expires": expires,
+        "subject": "",
+    }
 
 
-def _cancellation_email(contact: dict[str, Any], subject: str, opening: list[str]) -> Email:
+def _calendar(
+    kind: str, contact: dict[str, Any], data: dict[str, Any], context: dict[str, Any]
+) -> tuple[tuple[str, str, bytes], ...]:
+    if kind not in CALENDAR_REQUEST | CALENDAR_CANCEL:
+        return ()
     activity = contact["activity"]
-    starts = datetime.fromisoformat(activity["starts_at"])
-    ends = datetime.fromisoformat(activity["ends_at"])
-    lines = [
-        f"Beste {contact['first_name']},",
-        "",
-        *opening,
-        "",
-        "De afspraak is uit je agenda gehaald.",
-        "",
-        "Met vriendelijke groet,",
-        "Projectgroep LOB regio Eem",
-    ]
-    ics = invitation(
-        uid=f"{contact['registration_id']}@lob-regio-eem",
+    cancelled = kind in CALENDAR_CANCEL
+    programme = context["programme"]
+    description = "\n".join(
+        [
+            *(
+                f"Ronde {r['round']}: {r['title'] or 'nog geen plek'}"
+                + (f", {r['room']}" if r["room"] else "")
+                for r in programme["rounds"]
+            ),
+            *([f"Workshop: {programme['workshop']['title']}"] if programme["workshop"] else []),
+            *(
+                [f"Bus {programme['seat']['bus']}, stoel {programme['seat']['seat']}"]
+                if programme["seat"]
+                else []
+            ),
+            *programme["itinerary"],
+        ]
+    )
+    method = "CANCEL" if cancelled else "REQUEST"
+    content = invitation(
+        uid=calendar_uid(contact.get("person_id", ""), activity.get("id", "")),
         title=activity["title"],
-        starts_at=starts,
-        ends_at=ends,
-        location=activity.get("location", ""),
-        sequence=1000,
-        cancelled=True,
+        starts_at=datetime.fromisoformat(activity["starts_at"]),
+        ends_at=datetime.fromisoformat(activity["ends_at"]),
+        location=activity.get("location") or "",
+        sequence=int(data.get("sequence", 0)),
+        cancelled=cancelled,
+        description=description,
+        attendee=contact.get("email") or "",
     )
-    return Email(
-        to=contact["email"],
-        subject=f"{subject}: {activity['title']} ({dutch_date(starts)})",
-        text="\n".join(lines) + "\n",
-        attachments=(("afspraak.ics", "text/calendar; method=CANCEL", ics),),
-    )
-
-
-def sign_up_cancelled(contact: dict[str, Any], data: dict[str, Any]) -> Email:
-    activity = contact["activity"]
-    starts = datetime.fromisoformat(activity["starts_at"])
-    return _cancellation_email(
-        contact,
-        "Afmelding bevestigd",
-        [f"Je bent afgemeld voor {activity['title']} op {dutch_date(starts)}."],
-    )
-
-
-def activity_cancelled(contact: dict[str, Any], data: dict[str, Any]) -> Email:
-    activity = contact["activity"]
-    starts = datetime.fromisoformat(activity["starts_at"])
-    opening = [
-        f"{activity['title']} op {dutch_date(starts)} gaat helaas niet door. "
-        "De organisatie heeft de activiteit afgelast."
-    ]
-    if data.get("reason"):
-        opening += ["", f"Reden: {data['reason']}"]
-    return _cancellation_email(contact, "Gaat niet door", opening)
-
-
-TEMPLATES = {
-    "sign_up_confirmation": sign_up_confirmation,
-    "programme_assigned": programme_assigned,
-    "programme_changed": programme_changed,
-    "waitlisted": waitlisted,
-    "sign_up_cancelled": sign_up_cancelled,
-    "activity_cancelled": activity_cancelled,
-}
+    return (("afspraak.ics", f"text/calendar; method={method}", content),)

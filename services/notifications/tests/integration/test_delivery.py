@@ -172,3 +172,84 @@ def test_erasure_forgets_every_message_about_the_person(setup, broker):
     )
 
     poll(lambda: s.messages() == [], what="the messages about the person to be gone")
+
+
+def per_recipient_and_subject(folder):
+    from collections import Counter
+
+    return Counter((m["To"], m["Subject"].split(":")[0]) for m in read_mail(folder))
+
+
+def duplicates_seen():
+    from prometheus_client import REGISTRY
+
+    labels = {
+        "event_type": "programme_assigned",
+        "handler": "notifications.handle_programme_assigned",
+        "outcome": "duplicate",
+    }
+    return REGISTRY.get_sample_value("lob_events_consumed_total", labels) or 0
+
+
+def test_a_redelivered_event_sends_one_mail(setup, broker):
+    s, smtp_port = setup
+    before = duplicates_seen()
+    with mail_sink(s.mail, smtp_port):
+        registration = s.sign_up()
+        poll(lambda: read_mail(s.mail), what="the confirmation")
+        payload = sample(
+            "programme_assigned",
+            activity_id="netwerk",
+            registration_id=registration["registration_id"],
+            person_id=registration["person_id"],
+        )
+        event = publish_event(broker, "programme_assigned", payload)
+        publish_event(broker, "programme_assigned", payload, event=event)  # the same event again
+        poll(lambda: len(read_mail(s.mail)) == 2, what="the programme mail")
+        poll(
+            lambda: duplicates_seen() > before,
+            what="the duplicate to be seen",
+        )
+
+    assert per_recipient_and_subject(s.mail) == {
+        ("sanne@example.nl", "Aanmelding ontvangen"): 1,
+        ("sanne@example.nl", "Je programma"): 1,
+    }
+    assert len({m["Message-ID"] for m in read_mail(s.mail)}) == 2
+
+
+def test_a_sign_up_cancelled_before_its_mail_went_out_gets_only_the_cancellation(setup):
+    s, smtp_port = setup
+    registration = s.sign_up()  # the SMTP server is away: the confirmation waits
+    poll(
+        lambda: [m for m in s.messages() if (m.status, m.attempts) == ("pending", 1)],
+        what="the first failed attempt",
+    )
+    requests.delete(
+        f"{s.registration_url}/registrations/{registration['registration_id']}", headers=OPERATOR
+    ).raise_for_status()
+    poll(
+        lambda: (
+            {m.template: m.status for m in s.messages()}.get("sign_up_confirmation") == "cancelled"
+        ),
+        what="the queued confirmation to be called off",
+    )
+
+    with mail_sink(s.mail, smtp_port):
+        with s.db() as uow:
+            uow.session.execute(update(Message).values(next_attempt_at=datetime.now(UTC)))
+            uow.commit()
+        with entrypoint_hook(s.notifications, "deliver_due") as deliver_due:
+            deliver_due()
+        poll(lambda: read_mail(s.mail), what="the cancellation mail")
+
+    assert per_recipient_and_subject(s.mail) == {("sanne@example.nl", "Afmelding bevestigd"): 1}
+    [mail] = read_mail(s.mail)
+    [invite] = list(mail.iter_attachments())
+    ics = invite.get_content()
+    ics = ics.decode() if isinstance(ics, bytes) else ics
+    assert "METHOD:CANCEL" in ics
+    assert {m.template: m.status for m in s.messages()} == {
+        "sign_up_confirmation": "cancelled",
+        "sign_up_cancelled": "sent",
+    }

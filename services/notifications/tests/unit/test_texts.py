@@ -53,8 +53,12 @@ def test_dates_are_dutch_and_in_amsterdam_time():
 def test_confirmation_in_dutch_with_local_times():
     email = render("sign_up_confirmation", CONTACT, {})
     assert email.to == "sanne@example.nl"
-    assert email.subject == "Aanmelding ontvangen: Voorlichtingsdag MBO-beroepen"
-    assert "zaterdag 20 november 2027, 08:45 - 12:00 uur in MBO Amersfoort" in email.text
+    assert email.subject == (
+        "Aanmelding ontvangen: Voorlichtingsdag MBO-beroepen (zaterdag 20 november 2027)"
+    )
+    assert "Wanneer: zaterdag 20 november 2027, 08:45 - 12:00 uur\nWaar: MBO Amersfoort" in (
+        email.text
+    )
     assert "toestemming" not in email.text
 
 
@@ -65,16 +69,18 @@ def test_under_sixteen_the_confirmation_mentions_consent():
 
 def test_programme_lists_each_round_and_says_when_there_is_no_place_yet():
     email = render("programme_assigned", CONTACT, PROGRAMME)
-    assert email.subject == "Je programma: Voorlichtingsdag MBO-beroepen"
+    assert (
+        email.subject == "Je programma: Voorlichtingsdag MBO-beroepen (zaterdag 20 november 2027)"
+    )
     assert "- Ronde 1 (09:00 - 09:45): Zorg & Welzijn, Lokaal 101" in email.text
     assert "- Ronde 2: nog geen plek" in email.text
     assert "- Ronde 3: ICT & Software, Lokaal 107" in email.text
 
 
 def test_a_changed_programme_updates_the_same_calendar_entry():
-    first = _calendar(render("sign_up_confirmation", CONTACT, {}))
-    changed = _calendar(render("programme_changed", CONTACT, PROGRAMME))
-    assert str(first["UID"]) == str(changed["UID"]) == "r-42@lob-regio-eem"
+    first = _calendar(render("sign_up_confirmation", CONTACT, {"sequence": 0}))
+    changed = _calendar(render("programme_changed", CONTACT, {**PROGRAMME, "sequence": 1}))
+    assert str(first["UID"]) == str(changed["UID"])
     assert int(changed["SEQUENCE"]) > int(first["SEQUENCE"])
     assert "Zorg & Welzijn" in str(changed["DESCRIPTION"])
 

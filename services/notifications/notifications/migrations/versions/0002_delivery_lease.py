@@ -1,4 +1,4 @@
-"""delivery lease, sign-ups copy, anonymous counts
+"""delivery lease, sign-ups copy, anonymous counts, calendar sequences
 
 Revision ID: 0002_delivery_lease
 Revises: 0001
@@ -50,9 +50,17 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("template", "status", name=op.f("pk_delivery_counts")),
     )
+    op.create_table(
+        "calendar_entries",
+        sa.Column("person_id", sa.String(length=36), nullable=False),
+        sa.Column("activity_id", sa.String(length=64), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("person_id", "activity_id", name=op.f("pk_calendar_entries")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("calendar_entries")
     op.drop_table("delivery_counts")
     with op.batch_alter_table("sign_ups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sign_ups_activity_id"))
