@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 from datetime import datetime
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from lob_common.timeutil import AMSTERDAM
 from notifications.domain.texts import Email
 
+HEADERS_POLICY = email_policy.default.clone(max_line_length=998)
 _ADDRESS = re.compile(r"<?[^\s<>@,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+>?")
 
 
@@ -79,15 +81,18 @@ class Mailer:
         # Stable per notification: a resend after a crash carries the same id, so mail systems
         # can recognise it as the same message.
         message["Message-ID"] = message_id
-        message.set_content(email.text)
+        message.set_content(email.text, cte="quoted-printable")  # lines of at most 76
         if email.html:
-            message.add_alternative(email.html, subtype="html")
+            message.add_alternative(email.html, subtype="html", cte="quoted-printable")
         for name, mime, content in email.attachments:
             maintype, _, subtype = mime.partition(";")[0].partition("/")
             params = dict(p.strip().split("=", 1) for p in mime.split(";")[1:] if "=" in p)
             message.add_attachment(
                 content, maintype=maintype, subtype=subtype, filename=name, params=params
             )
+        # Headers are written out up to RFC 5322's 998 characters: Python's folding at 78 starts
+        # a long Subject on a line of its own, which mail programs show with a leading space.
+        message.policy = HEADERS_POLICY
         return message
 
     def send(self, email: Email, message_id: str) -> None:

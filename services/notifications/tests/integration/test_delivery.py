@@ -20,6 +20,7 @@ from lob_testing import (
     service_test_config,
 )
 from notifications.adapters.tables import Base, Message
+from notifications.domain.calendar import calendar_uid
 from notifications.service import NotificationsService
 from registration.adapters.tables import Base as RegistrationBase
 from registration.demo import seed
@@ -37,11 +38,12 @@ class Setup:
         self.mail = mail
         self.notifications = notifications
 
-    def sign_up(self, email="sanne@example.nl"):
+    def sign_up(self, email="sanne@example.nl", **extra):
         response = requests.post(
             f"{self.registration_url}/registrations",
             headers=OPERATOR,
             json={
+                **extra,
                 "activity_id": "netwerk",  # a network meeting: for professionals (a mentor)
                 "role": "professional",
                 "first_name": "Sanne",
@@ -111,11 +113,13 @@ def test_a_sign_up_is_confirmed_by_one_dutch_email_with_an_invitation(setup):
         [mail] = poll(lambda: read_mail(s.mail), what="the email")
 
     assert mail["To"] == "sanne@example.nl"
-    assert mail["Subject"] == "Aanmelding ontvangen: Lerend Netwerk"
+    assert mail["Subject"].startswith("Aanmelding ontvangen: Lerend Netwerk (")
+    assert mail.get_body(("html",)) is not None
     [invite] = list(mail.iter_attachments())
     ics = invite.get_content()
     ics = ics.decode() if isinstance(ics, bytes) else ics
-    assert f"UID:{registration['registration_id']}@lob-regio-eem" in ics
+    uid = calendar_uid(registration["person_id"], "netwerk")
+    assert f"UID:{uid}" in ics and "METHOD:REQUEST" in ics
     [message] = s.messages()
     assert (message.status, message.attempts) == ("sent", 1)
     assert s.sent_events() == ["notification_sent"]
@@ -253,3 +257,50 @@ def test_a_sign_up_cancelled_before_its_mail_went_out_gets_only_the_cancellation
         "sign_up_confirmation": "cancelled",
         "sign_up_cancelled": "sent",
     }
+
+
+def test_the_parent_is_asked_and_told_the_outcome_and_the_pupil_hears_both(setup, broker):
+    s, smtp_port = setup
+    with mail_sink(s.mail, smtp_port):
+        registration = s.sign_up(parent_email="ouder@example.nl")
+        ids = {
+            "registration_id": registration["registration_id"],
+            "person_id": registration["person_id"],
+            "activity_id": "netwerk",
+        }
+        event = publish_event(broker, "consent_requested", sample("consent_requested", **ids))
+        publish_event(broker, "consent_requested", {}, event=event)  # redelivered
+        poll(lambda: len(read_mail(s.mail)) == 3, what="the consent request mails")
+        publish_event(broker, "consent_refused", sample("consent_refused", **ids))
+        poll(lambda: len(read_mail(s.mail)) == 5, what="the outcome mails")
+
+    assert per_recipient_and_subject(s.mail) == {
+        ("sanne@example.nl", "Aanmelding ontvangen"): 1,
+        ("ouder@example.nl", "Toestemming gevraagd voor Sanne"): 1,
+        ("sanne@example.nl", "We vragen toestemming aan je ouder"): 1,
+        ("ouder@example.nl", "Geen toestemming"): 1,
+        ("sanne@example.nl", "Je aanmelding is vervallen"): 1,
+    }
+    [request] = read_mail(s.mail, to="ouder@example.nl")[:1]
+    assert "24 december 2030" in request.get_body(("plain",)).get_content()
+
+
+def test_an_activity_cancelled_by_the_region_tells_every_participant_once(setup):
+    s, smtp_port = setup
+    with mail_sink(s.mail, smtp_port):
+        s.sign_up("sanne@example.nl")
+        s.sign_up("joris@example.nl")
+        poll(lambda: len(read_mail(s.mail)) == 2, what="the confirmations")
+        requests.delete(
+            f"{s.registration_url}/activities/netwerk", headers=OPERATOR
+        ).raise_for_status()
+        poll(lambda: len(read_mail(s.mail)) == 4, what="the cancellation mails")
+
+    counts = per_recipient_and_subject(s.mail)
+    assert counts[("sanne@example.nl", "Gaat niet door")] == 1
+    assert counts[("joris@example.nl", "Gaat niet door")] == 1
+    for mail in read_mail(s.mail):
+        if mail["Subject"].startswith("Gaat niet door"):
+            [invite] = list(mail.iter_attachments())
+            ics = invite.get_content()
+            assert "METHOD:CANCEL" in (ics.decode() if isinstance(ics, bytes) else ics)
