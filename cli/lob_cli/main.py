@@ -288,9 +288,11 @@ def dead_letters_replay(service: str, limit: int | None) -> None:
 
 
 def _add_service_commands() -> None:
+    from lob_cli.mail import mail
     from lob_cli.report import report
     from lob_cli.schedule import schedule
 
+    lob.add_command(mail)
     lob.add_command(schedule)
     lob.add_command(report)
 

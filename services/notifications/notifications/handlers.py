@@ -722,3 +722,50 @@ def forget_person(uow: UnitOfWork, event: Event) -> None:
     uow.session.query(Message).filter_by(person_id=person_id).delete()
     uow.session.query(SignUp).filter_by(person_id=person_id).delete()
     uow.session.query(CalendarEntry).filter_by(person_id=person_id).delete()
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+
+def failed_messages(db: DatabaseHandle, limit: int = 500) -> list[dict[str, Any]]:
+    """Failed deliveries, newest first: id, kind, when, the reason (never an address)."""
+    with db() as uow:
+        rows = uow.session.scalars(
+            select(Message)
+            .where(Message.status == "failed")
+            .order_by(Message.updated_at.desc())
+            .limit(limit)
+        ).all()
+        return [
+            {
+                "id": m.id,
+                "kind": m.template,
+                "failed_at": m.updated_at,
+                "attempts": m.attempts,
+                "reason": without_addresses(m.last_error or ""),
+            }
+            for m in rows
+        ]
+
+
+def resend(db: DatabaseHandle, ids: list[str] | None) -> int:
+    """Put failed messages (the given ones, or all) back in the queue for a fresh series of
+    attempts; the delivery timer sends them (same Message-ID). Returns how many."""
+    with db() as uow:
+        query = update(Message).where(Message.status == "failed")
+        if ids is not None:
+            query = query.where(Message.id.in_(ids))
+        count = uow.session.execute(
+            query.values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=utcnow(),
+                updated_at=utcnow(),
+                claim_token=None,
+                lease_until=None,
+            )
+        ).rowcount
+        uow.commit()
+    if count:
+        log.info("%d failed message(s) queued again by an operator", count)
+    return count

@@ -98,7 +98,7 @@ def test_parent_mails_go_to_the_parent_with_the_consent_link_and_deadline():
 
 
 def _event(email):
-    [(_, mime, content)] = email.attachments
+    [(_, _mime, content)] = email.attachments
     calendar = Calendar.from_ical(content)
     return str(calendar["METHOD"]), calendar.walk("VEVENT")[0], calendar
 
