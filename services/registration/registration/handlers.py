@@ -846,8 +846,7 @@ def _store_roster(
     repo.insert_persons(persons)
     repo.update_persons(changes)
     repo.insert_registrations(registrations)
-    for payload in events:
-        uow.emit("signed_up", payload)
+    uow.emit_many("signed_up", events)
     return len(registrations)
 
 

@@ -401,8 +401,9 @@ class Repository:
         return list(pupils.values())
 
     def insert_persons(self, persons: list[dict[str, Any]]) -> None:
+        """One executemany of the table itself (the ORM's bulk insert runs per row batch)."""
         if persons:
-            self.session.execute(insert(Person), persons)
+            self.session.execute(insert(Person.__table__), persons)
 
     def update_persons(self, changes: list[dict[str, Any]]) -> None:
         """Bulk UPDATE by primary key: each dict has `id` and the columns to set."""
@@ -411,7 +412,7 @@ class Repository:
 
     def insert_registrations(self, registrations: list[dict[str, Any]]) -> None:
         if registrations:
-            self.session.execute(insert(Registration), registrations)
+            self.session.execute(insert(Registration.__table__), registrations)
 
 
 def _preferences_of(stored: dict[str, Any]) -> model.Preferences:
