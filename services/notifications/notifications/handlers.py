@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import tenacity
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lob_common import metrics
 from lob_common.contracts import Event
@@ -269,12 +269,14 @@ def _remember_sign_up(uow: UnitOfWork, payload: dict[str, Any], active: bool) ->
                 person_id=payload["person_id"],
                 activity_id=payload["activity_id"],
                 school_id=payload.get("school_id"),
+                starts_at=payload.get("activity_starts_at"),
                 status="active",
                 updated_at=utcnow(),
             )
         )
-    elif active and payload.get("school_id"):
-        known.school_id = payload["school_id"]
+    elif active:
+        known.school_id = payload.get("school_id") or known.school_id
+        known.starts_at = payload.get("activity_starts_at") or known.starts_at
 
 
 def _cancel_pending(uow: UnitOfWork, condition: Any, reason: str) -> int:
@@ -340,6 +342,51 @@ def _store_activity_cancellation(uow: UnitOfWork, event: Event, ids: list[str]) 
         )
         _add(uow, message)
         ids.append(message.id)
+
+
+def queue_reminders(db: DatabaseHandle, now: datetime, ahead: timedelta) -> list[str]:
+    """A reminder for every active sign-up whose activity starts within `ahead`: once per person
+    and activity (a re-sign-up does not bring a second one)."""
+    ids: list[str] = []
+    with db() as uow:
+        reminded = select(Message.id).where(
+            Message.template == "reminder",
+            Message.person_id == SignUp.person_id,
+            Message.activity_id == SignUp.activity_id,
+        )
+        due = uow.session.scalars(
+            select(SignUp).where(
+                SignUp.status == "active",
+                SignUp.starts_at > now,
+                SignUp.starts_at <= now + ahead,
+                ~reminded.exists(),
+            )
+        ).all()
+        for sign_up in due:
+            key = f"reminder/{sign_up.person_id}/{sign_up.activity_id}"
+            message = Message(
+                id=str(uuid.uuid4()),
+                source_event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+                template="reminder",
+                registration_id=sign_up.registration_id,
+                person_id=sign_up.person_id,
+                activity_id=sign_up.activity_id,
+                data=_last_programme(uow, sign_up.registration_id) or {},
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            uow.session.add(message)
+            ids.append(message.id)
+        try:
+            uow.commit()
+        except IntegrityError:  # another replica queued them at the same moment
+            return []
+    if ids:
+        log.info("%d reminder(s) queued", len(ids))
+    return ids
 
 
 # --- delivering --------------------------------------------------------------------------------

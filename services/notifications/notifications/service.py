@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from nameko.timer import timer
 
 from lob_common.contracts import Event, payload_json
+from lob_common.db import utcnow
 from lob_common.messaging import RpcProxy, event_handler
 from lob_common.providers import Database, ServiceBase, call_with_timeout
 from notifications import handlers
-from notifications.adapters.smtp import Mailer
+from notifications.adapters.smtp import Mailer, RateLimiter
 from notifications.adapters.tables import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+_LIMITERS: dict[float, RateLimiter] = {}
+
+
+def _limiter(config: dict[str, Any]) -> RateLimiter:
+    """One sending-rate limit per process, shared by every worker (MAIL_RATE_PER_SECOND)."""
+    rate = float(config.get("MAIL_RATE_PER_SECOND", 10) or 0)
+    return _LIMITERS.setdefault(rate, RateLimiter(rate))
 
 
 class NotificationsService(ServiceBase):
@@ -27,8 +38,11 @@ class NotificationsService(ServiceBase):
 
     def _deliver(self, ids: list[str] | None = None) -> dict[str, int]:
         mailer = Mailer(self.config)
+        limiter = _limiter(self.config)
         policy = handlers.DeliveryPolicy.from_config(self.config)
-        return handlers.deliver_due(self.db, self._contact, mailer.send, policy, ids)
+        return handlers.deliver_due(
+            self.db, self._contact, lambda email, mid: mailer.send(email, mid, limiter), policy, ids
+        )
 
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:
@@ -105,3 +119,12 @@ class NotificationsService(ServiceBase):
         over messages whose claimant died (its lease ran out); shows what is in `sending`."""
         self._deliver()
         handlers.observe_sending(self.db)
+
+    @timer(interval=300)
+    def send_reminders(self) -> None:
+        """A reminder before each activity (MAIL_REMINDER_DAYS ahead), once per person and
+        activity; they leave at the sending rate."""
+        days = float(self.config.get("MAIL_REMINDER_DAYS", 2))
+        ids = handlers.queue_reminders(self.db, utcnow(), timedelta(days=days))
+        if ids:
+            self._deliver(ids)

@@ -7,6 +7,8 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from datetime import datetime
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -60,6 +62,26 @@ def classify(exc: BaseException) -> Exception:
     return TransientFailure(f"{type(exc).__name__}: {without_addresses(str(exc))}")
 
 
+class RateLimiter:
+    """At most `rate` messages per second for the whole process (0: no limit), so a mass
+    mailing does not get the region's domain blocked. A token bucket with a burst of one second."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = float(rate)
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now - 1.0)  # unused capacity is kept for at most a second
+            self._next = slot + 1.0 / self.rate
+        if slot > now:
+            time.sleep(slot - now)
+
+
 class Mailer:
     def __init__(self, config: dict[str, Any]) -> None:
         self.host = config.get("SMTP_HOST") or "127.0.0.1"
@@ -95,9 +117,11 @@ class Mailer:
         message.policy = HEADERS_POLICY
         return message
 
-    def send(self, email: Email, message_id: str) -> None:
+    def send(self, email: Email, message_id: str, limiter: RateLimiter | None = None) -> None:
         """Hand the message to the SMTP server; raises Permanent- or TransientFailure."""
         message = self.build(email, message_id)
+        if limiter is not None:
+            limiter.wait()
         accepted = False
         try:
             if self.security == "ssl":

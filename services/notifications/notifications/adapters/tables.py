@@ -59,6 +59,7 @@ class SignUp(Base):
     person_id: Mapped[str] = mapped_column(String(36), index=True)
     activity_id: Mapped[str] = mapped_column(String(64), index=True)
     school_id: Mapped[str | None] = mapped_column(String(64))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # for the reminder
     status: Mapped[str] = mapped_column(String(16))  # active, cancelled
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

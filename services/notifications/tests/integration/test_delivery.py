@@ -304,3 +304,24 @@ def test_an_activity_cancelled_by_the_region_tells_every_participant_once(setup)
             [invite] = list(mail.iter_attachments())
             ics = invite.get_content()
             assert "METHOD:CANCEL" in (ics.decode() if isinstance(ics, bytes) else ics)
+
+
+def test_a_reminder_goes_once_per_person_and_activity(setup):
+    from notifications import handlers
+
+    s, smtp_port = setup
+    with mail_sink(s.mail, smtp_port):
+        s.sign_up()
+        poll(lambda: read_mail(s.mail), what="the confirmation")
+        now = datetime.now(UTC)
+        assert handlers.queue_reminders(s.db, now, timedelta(days=2)) == []  # 30 days ahead
+        assert len(handlers.queue_reminders(s.db, now, timedelta(days=31))) == 1
+        assert handlers.queue_reminders(s.db, now, timedelta(days=31)) == []  # once
+        with entrypoint_hook(s.notifications, "deliver_due") as deliver_due:
+            deliver_due()
+        poll(lambda: len(read_mail(s.mail)) == 2, what="the reminder")
+
+    assert per_recipient_and_subject(s.mail) == {
+        ("sanne@example.nl", "Aanmelding ontvangen"): 1,
+        ("sanne@example.nl", "Herinnering"): 1,
+    }

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("person_id", sa.String(length=36), nullable=False),
         sa.Column("activity_id", sa.String(length=64), nullable=False),
         sa.Column("school_id", sa.String(length=64), nullable=True),
+        sa.Column("starts_at", lob_common.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("updated_at", lob_common.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("registration_id", name=op.f("pk_sign_ups")),
