@@ -409,6 +409,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("scheduling", "programme_assigned"): ("notifications.handle_programme_assigned",),
     ("scheduling", "programme_changed"): ("notifications.handle_programme_changed",),
     ("scheduling", "waitlisted"): ("notifications.handle_waitlisted",),
+    ("scheduling", "schedule_published"): ("notifications.handle_schedule_published",),
 }
 
 

@@ -39,12 +39,18 @@ from lob_common import metrics
 from lob_common.contracts import Event
 from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, utcnow
 from notifications.adapters.smtp import PermanentFailure, TransientFailure, without_addresses
-from notifications.adapters.tables import CalendarEntry, DeliveryCount, Message, SignUp
-from notifications.domain.texts import Email, NoAddress, render
+from notifications.adapters.tables import (
+    CalendarEntry,
+    DeliveryCount,
+    Message,
+    SchoolDigest,
+    SignUp,
+)
+from notifications.domain.texts import Email, NoAddress, programme_summary, render
 
 log = logging.getLogger(__name__)
 
-ContactLookup = Callable[[str], dict[str, Any] | None]
+ContactLookup = Callable[..., dict[str, Any] | None]
 Sender = Callable[[Email, str], None]
 T = TypeVar("T")
 
@@ -58,6 +64,9 @@ SENT_AFTER_CANCELLATION = frozenset(
         "consent_given_parent",
     }
 )
+# Kinds not about one registration: their contact is looked up from the message's data.
+GROUP_KINDS = frozenset({"school_digest", "operator_failures"})
+DIGEST_DELAY = timedelta(seconds=60)  # lets the pupils' programme events arrive first
 # Kinds that carry a calendar invitation (REQUEST) or its cancellation (CANCEL).
 CALENDAR_KINDS = frozenset(
     {
@@ -178,7 +187,151 @@ def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
     _remember_sign_up(uow, event.payload, active=event.event_type == "signed_up")
     if message.template == "programme_changed":
         message.data = {**message.data, "previous": _last_programme(uow, message.registration_id)}
+    if message.template in ("programme_changed", "programme_assigned", "waitlisted"):
+        _digest_due_again(uow, message.registration_id)
     _add(uow, message)
+
+
+def _digest_due_again(uow: UnitOfWork, registration_id: str) -> None:
+    """A school that had its digest hears of a later change in the next one."""
+    sign_up = uow.session.get(SignUp, registration_id)
+    if sign_up is None or not sign_up.school_id:
+        return
+    digest = uow.session.get(SchoolDigest, (sign_up.school_id, sign_up.activity_id))
+    if digest is not None and digest.sent_count and digest.due_at is None:
+        digest.due_at = utcnow() + DIGEST_DELAY
+
+
+@idempotent
+def request_digests(uow: UnitOfWork, event: Event, delay: timedelta = DIGEST_DELAY) -> None:
+    """An activity's programmes are published (or republished): each school with pupils in it
+    gets its digest once the pupils' programme events are in."""
+    activity_id = event.payload["activity_id"]
+    schools = uow.session.scalars(
+        select(SignUp.school_id)
+        .where(SignUp.activity_id == activity_id, SignUp.school_id.is_not(None))
+        .distinct()
+    ).all()
+    for school_id in schools:
+        digest = uow.session.get(SchoolDigest, (school_id, activity_id))
+        if digest is None:
+            digest = SchoolDigest(
+                school_id=school_id, activity_id=activity_id, snapshot={}, sent_count=0
+            )
+            uow.session.add(digest)
+        digest.due_at = utcnow() + delay
+
+
+def _where_to(uow: UnitOfWork, registration_id: str) -> str:
+    data = uow.session.scalars(
+        select(Message.data)
+        .where(
+            Message.registration_id == registration_id,
+            Message.template.in_(("programme_assigned", "programme_changed", "waitlisted")),
+        )
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    ).first()
+    return programme_summary(data)
+
+
+def queue_due_digests(db: DatabaseHandle, now: datetime) -> list[str]:
+    """One message per school whose digest is due: every pupil of the school in the activity and
+    where each goes, and what changed since the last digest (nothing new: no mail)."""
+    ids: list[str] = []
+    with db() as uow:
+        due = uow.session.scalars(
+            select(SchoolDigest).where(SchoolDigest.due_at <= now).with_for_update()
+        ).all()
+        for digest in due:
+            digest.due_at = None
+            pupils = uow.session.scalars(
+                select(SignUp.registration_id).where(
+                    SignUp.activity_id == digest.activity_id,
+                    SignUp.school_id == digest.school_id,
+                    SignUp.status == "active",
+                )
+            ).all()
+            lines = {rid: _where_to(uow, rid) for rid in pupils}
+            old = dict(digest.snapshot or {})
+            changes = {
+                "new": sorted(r for r in lines if r not in old) if digest.sent_count else [],
+                "changed": sorted(r for r in lines if r in old and old[r] != lines[r]),
+                "gone": sorted(r for r in old if r not in lines),
+            }
+            if digest.sent_count and not any(changes.values()):
+                continue
+            key = f"digest/{digest.school_id}/{digest.activity_id}/{digest.sent_count}"
+            message = Message(
+                id=str(uuid.uuid4()),
+                source_event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+                template="school_digest",
+                registration_id=str(
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"{digest.school_id}/{digest.activity_id}")
+                ),
+                person_id="",
+                activity_id=digest.activity_id,
+                data={
+                    "school_id": digest.school_id,
+                    "activity_id": digest.activity_id,
+                    "lines": lines,
+                    "changes": changes,
+                    "previous": {r: old[r] for r in changes["changed"] + changes["gone"]},
+                },
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            uow.session.add(message)
+            ids.append(message.id)
+            digest.snapshot = lines
+            digest.sent_count += 1
+        try:
+            uow.commit()
+        except IntegrityError:  # another replica did it at the same moment
+            return []
+    return ids
+
+
+def queue_operator_summary(db: DatabaseHandle, now: datetime) -> str | None:
+    """Once a day: the failed deliveries of the last 24 hours per kind and reason (no
+    addresses); nothing when there were none."""
+    with db() as uow:
+        failed = uow.session.execute(
+            select(Message.template, Message.last_error).where(
+                Message.status == "failed", Message.updated_at > now - timedelta(days=1)
+            )
+        ).all()
+        if not failed:
+            return None
+        counts: dict[str, int] = {}
+        reasons: dict[str, int] = {}
+        for template, error in failed:
+            counts[template] = counts.get(template, 0) + 1
+            reason = without_addresses(error or "")[:200]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        day = now.date().isoformat()
+        message = Message(
+            id=str(uuid.uuid4()),
+            source_event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"operator/{day}")),
+            template="operator_failures",
+            registration_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "operator")),
+            person_id="",
+            data={"day": day, "total": len(failed), "counts": counts, "reasons": reasons},
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.session.add(message)
+        try:
+            uow.commit()
+        except IntegrityError:  # today's summary exists already
+            return None
+        return message.id
 
 
 PROGRAMME_FIELDS = ("sessions", "workshop", "seat", "itinerary")
@@ -502,7 +655,10 @@ def deliver(
         return "cancelled"
     with _heartbeat(db, claim, policy.lease):
         try:
-            contact = contacts(claim.registration_id)
+            if claim.template in GROUP_KINDS:
+                contact = contacts(claim.registration_id, claim.template, claim.data)
+            else:
+                contact = contacts(claim.registration_id)
             if contact is None:
                 reason = "the person or registration no longer exists"
             elif contact.get("status") == "cancelled" and (
@@ -710,7 +866,7 @@ def _finish(db: DatabaseHandle, claim: Claim, status: str, note: str | None = No
                 {
                     "notification_id": message.id,
                     "template": message.template,
-                    "person_id": message.person_id,
+                    "person_id": message.person_id or None,
                     "sent_at": message.sent_at.isoformat(),
                 },
             )
@@ -741,7 +897,7 @@ def _fail(db: DatabaseHandle, claim: Claim, reason: str) -> None:
             {
                 "notification_id": message.id,
                 "template": message.template,
-                "person_id": message.person_id,
+                "person_id": message.person_id or None,
                 "reason": reason[:500],
                 "failed_at": utcnow().isoformat(),
             },
@@ -755,6 +911,23 @@ def forget_person(uow: UnitOfWork, event: Event) -> None:
     """Erasure: drop every message about the person (sent ones included) and the copy of their
     sign-ups; only anonymous counts per kind and status stay."""
     person_id = event.payload["person_id"]
+    registrations = set(
+        uow.session.scalars(select(SignUp.registration_id).where(SignUp.person_id == person_id))
+    )
+    if registrations:
+        for digest in uow.session.scalars(select(SchoolDigest)).all():
+            if registrations & set(digest.snapshot or {}):
+                digest.snapshot = {
+                    r: v for r, v in digest.snapshot.items() if r not in registrations
+                }
+        for message in uow.session.scalars(
+            select(Message).where(Message.template == "school_digest")
+        ).all():
+            data = message.data or {}
+            if registrations & set(data.get("lines", {})) or registrations & set(
+                data.get("previous", {})
+            ):
+                message.data = _without(data, registrations)
     counts = uow.session.execute(
         select(Message.template, Message.status, func.count())
         .where(Message.person_id == person_id)
@@ -816,3 +989,14 @@ def resend(db: DatabaseHandle, ids: list[str] | None) -> int:
     if count:
         log.info("%d failed message(s) queued again by an operator", count)
     return count
+
+
+def _without(data: dict[str, Any], registrations: set[str]) -> dict[str, Any]:
+    return {
+        **data,
+        "lines": {r: v for r, v in data.get("lines", {}).items() if r not in registrations},
+        "previous": {r: v for r, v in data.get("previous", {}).items() if r not in registrations},
+        "changes": {
+            k: [r for r in v if r not in registrations] for k, v in data.get("changes", {}).items()
+        },
+    }

@@ -12,6 +12,7 @@ from lob_common.contracts import Event, payload_json
 from lob_common.db import utcnow
 from lob_common.messaging import RpcProxy, event_handler
 from lob_common.providers import Database, ServiceBase, call_with_timeout
+from lob_common.timeutil import local
 from notifications import handlers
 from notifications.adapters.smtp import Mailer, RateLimiter
 from notifications.adapters.tables import Base
@@ -33,8 +34,37 @@ class NotificationsService(ServiceBase):
     db = Database(Base.metadata, MIGRATIONS)
     registration = RpcProxy("registration")
 
-    def _contact(self, registration_id: str) -> dict[str, Any] | None:
+    def _contact(
+        self, registration_id: str, template: str = "", data: dict | None = None
+    ) -> dict[str, Any] | None:
+        if template == "school_digest":
+            return self._school_contact(data or {})
+        if template == "operator_failures":
+            email = self.config.get("OPERATOR_EMAIL") or None
+            return {"email": email} if email else None
         return call_with_timeout(self.registration.contact, registration_id)
+
+    def _school_contact(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The school's decaan and, fresh from registration, the names of its pupils in the
+        digest (notifications stores none) and the activity."""
+        ids = sorted({*data.get("lines", {}), *data.get("changes", {}).get("gone", [])})
+        school = call_with_timeout(self.registration.school_contact, data["school_id"], ids)
+        if school is None:
+            return None
+        activity = None
+        for registration_id in ids:
+            found = call_with_timeout(self.registration.contact, registration_id)
+            if found:
+                activity = found["activity"]
+                break
+        if activity is None:
+            return None
+        return {
+            "email": school.get("email"),
+            "school": school["name"],
+            "pupils": school.get("pupils") or {},
+            "activity": activity,
+        }
 
     def _deliver(self, ids: list[str] | None = None) -> dict[str, int]:
         mailer = Mailer(self.config)
@@ -109,6 +139,13 @@ class NotificationsService(ServiceBase):
             event, ["consent_refused_pupil", "consent_refused_parent"], void=True
         )
 
+    @event_handler("scheduling", "schedule_published")
+    def handle_schedule_published(self, event: Event) -> bool:
+        """Each school with pupils in the activity gets one digest (once their programme events
+        are in: the digest timer sends it)."""
+        delay = float(self.config.get("MAIL_DIGEST_DELAY_SECONDS", 60))
+        return handlers.request_digests(self.db, event, timedelta(seconds=delay))
+
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:
         return handlers.forget_person(self.db, event)
@@ -119,6 +156,25 @@ class NotificationsService(ServiceBase):
         over messages whose claimant died (its lease ran out); shows what is in `sending`."""
         self._deliver()
         handlers.observe_sending(self.db)
+
+    @timer(interval=15)
+    def send_digests(self) -> None:
+        """The school digests that are due (after a publication or a later change)."""
+        ids = handlers.queue_due_digests(self.db, utcnow())
+        if ids:
+            self._deliver(ids)
+
+    @timer(interval=3600)
+    def send_operator_summary(self) -> None:
+        """Once a day (after MAIL_OPERATOR_SUMMARY_HOUR, Amsterdam time) the failed deliveries
+        of the last 24 hours to OPERATOR_EMAIL; nothing when there were none."""
+        if not self.config.get("OPERATOR_EMAIL"):
+            return
+        if local(utcnow()).hour < int(self.config.get("MAIL_OPERATOR_SUMMARY_HOUR", 7)):
+            return
+        message_id = handlers.queue_operator_summary(self.db, utcnow())
+        if message_id:
+            self._deliver([message_id])
 
     @timer(interval=300)
     def send_reminders(self) -> None:

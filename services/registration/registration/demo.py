@@ -247,6 +247,12 @@ def demo_activities(today: date) -> list[dict[str, Any]]:
     return activities
 
 
+def seed_school_contacts(db: DatabaseHandle) -> None:
+    """Each demo school's decaan, where none is set: decaan@<school-id>.example.nl."""
+    for ident, *_ in SCHOOLS:
+        handlers.set_school_contact(db, ident, f"decaan@{ident}.example.nl", overwrite=False)
+
+
 def seed(db: DatabaseHandle, today: date, refresh: bool = False) -> dict[str, int]:
     """Register the demo schools and publish the demo activities that do not exist yet.
 
@@ -255,6 +261,7 @@ def seed(db: DatabaseHandle, today: date, refresh: bool = False) -> dict[str, in
     """
     for ident, name, kind, municipality in SCHOOLS:
         handlers.register_school(db, School(ident, name, kind, municipality))
+    seed_school_contacts(db)
     with db() as uow:
         existing = Repository(uow.session).activity_ids()
     created = 0

@@ -535,6 +535,39 @@ def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | No
 # --- for other services -------------------------------------------------------------------------
 
 
+def set_school_contact(
+    db: DatabaseHandle, school_id: str, email: str | None, overwrite: bool = True
+) -> bool:
+    """Set a school's contact address (its decaan); False when the school does not exist (or
+    already has one and `overwrite` is off)."""
+    with db() as uow:
+        row = uow.session.get(School, school_id)
+        if row is None or (row.contact_email and not overwrite):
+            return False
+        row.contact_email = email
+        uow.commit()
+        return True
+
+
+def school_contact(
+    db: DatabaseHandle, school_id: str, registration_ids: list[str] | None = None
+) -> dict[str, Any] | None:
+    """For notifications' school digest: the school's name and contact address (None when the
+    school is unknown) and, for the given registrations of this school only, the pupils' names
+    and whether they have an e-mail address."""
+    with db() as uow:
+        row = uow.session.get(School, school_id)
+        if row is None:
+            return None
+        pupils = Repository(uow.session).school_pupils(school_id, registration_ids or [])
+        return {
+            "school_id": row.id,
+            "name": row.name,
+            "email": row.contact_email,
+            "pupils": pupils,
+        }
+
+
 def identify_key(db: DatabaseHandle, key_hash: str) -> dict[str, Any] | None:
     """Who a key is (by its SHA-256): {"role", "school_id"}, or None for an unknown or revoked
     key. Reporting asks this to let a school's key read its own school's figures."""

@@ -301,6 +301,11 @@ class RegistrationService(ServiceBase):
         return handlers.contact_for(self.db, registration_id)
 
     @rpc
+    def school_contact(self, school_id: str, registration_ids: list | None = None) -> dict | None:
+        """{school_id, name, email, pupils} for notifications' school digest (None: unknown)."""
+        return handlers.school_contact(self.db, school_id, registration_ids)
+
+    @rpc
     def identify_key(self, key_hash: str) -> dict | None:
         """Who a key is, by its SHA-256 (the key itself never travels): reporting's question."""
         return handlers.identify_key(self.db, key_hash)

@@ -84,3 +84,16 @@ class CalendarEntry(Base):
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sequence: Mapped[int] = mapped_column(default=0)
+
+
+class SchoolDigest(Base):
+    """Per school and activity: what the school's contact was last told (registration id ->
+    where the pupil goes, no names) and whether a new digest is due."""
+
+    __tablename__ = "school_digests"
+
+    school_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_count: Mapped[int] = mapped_column(default=0)

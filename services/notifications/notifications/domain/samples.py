@@ -67,6 +67,35 @@ DATA: dict[str, dict[str, Any]] = {
     "consent_given_parent": {},
     "consent_refused_parent": {"reason": "refused"},
     "consent_refused_pupil": {"reason": "expired", "sequence": 1},
+    "school_digest": {
+        "lines": {
+            "r1": "ronde 1: Zorg & Welzijn (Lokaal 101); ronde 2: ICT & Software (Lokaal 107)",
+            "r2": "wachtlijst, plaats 2",
+            "r3": "ronde 1: Techniek; ronde 2: Economie",
+        },
+        "changes": {"new": ["r3"], "changed": ["r2"], "gone": ["r4"]},
+        "previous": {"r2": "nog geen programma", "r4": "ronde 1: Zorg & Welzijn"},
+    },
+    "operator_failures": {
+        "day": "2030-12-10",
+        "total": 3,
+        "counts": {"programme_assigned": 2, "reminder": 1},
+        "reasons": {"recipient refused: 550 <address>: no such user": 3},
+    },
+}
+# Who a kind is addressed to, where that is not the participant of CONTACT.
+CONTACTS: dict[str, dict[str, Any]] = {
+    "school_digest": {
+        "email": "decaan@farel-college.example.nl",
+        "school": "Farel College",
+        "pupils": {
+            "r1": {"name": "Sanne de Vries", "has_email": True},
+            "r2": {"name": "Daan Bakker", "has_email": False},
+            "r3": {"name": "Amira El Idrissi", "has_email": True},
+            "r4": {"name": "Joris Smit", "has_email": True},
+        },
+    },
+    "operator_failures": {"email": "beheer@regio-eem.example", "activity": None},
 }
 
 
@@ -75,5 +104,5 @@ def sample_mail(kind: str, mailer: Any) -> bytes:
     if kind not in KINDS:
         raise KeyError(kind)
     template = "programme_assigned" if kind == "promoted" else kind
-    email = render(template, CONTACT, DATA[kind])
+    email = render(template, {**CONTACT, **CONTACTS.get(kind, {})}, DATA[kind])
     return bytes(mailer.build(email, f"<voorbeeld-{kind}@lob-regio-eem>"))

@@ -77,6 +77,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "consent_given_parent": ("parent", "consent recorded"),
     "consent_refused_parent": ("parent", "no consent: the sign-up is void"),
     "consent_refused_pupil": ("participant", "no consent: the sign-up is void"),
+    "school_digest": ("school", "the school's pupils and where each goes, what changed"),
+    "operator_failures": ("operator", "daily summary of failed deliveries"),
 }
 # The stored template of a message -> the kind to render (programme_assigned from the waiting
 # list reads as 'promoted').
@@ -118,6 +120,8 @@ def render(template: str, contact: dict[str, Any], data: dict[str, Any]) -> Emai
         text = text.replace("\n\n\n", "\n\n")
     html = _HTML.get_template(f"{kind}.html").render(context)
     to = contact.get("parent_email") if kind in PARENT_KINDS else contact.get("email")
+    if kind in ("school_digest", "operator_failures"):
+        to = contact.get("email")
     if not to:
         raise NoAddress(f"no address for {kind}")
     return Email(
@@ -246,8 +250,81 @@ def _round_words(item: dict[str, Any]) -> str:
     return words
 
 
+def programme_summary(data: dict[str, Any] | None) -> str:
+    """Where a pupil goes, in one line (for the school digest)."""
+    if not data:
+        return "nog geen programma"
+    if data.get("position"):
+        what = f" voor {data['item_title']}" if data.get("item_title") else ""
+        return f"wachtlijst{what}, plaats {data['position']}"
+    parts = []
+    for item in data.get("sessions") or []:
+        title = (item.get("title") or item.get("session_id")) if item.get("session_id") else ""
+        room = f" ({item['room']})" if item.get("room") else ""
+        parts.append(
+            f"ronde {item['round']}: {title}{room}"
+            if title
+            else f"ronde {item['round']}: nog geen plek"
+        )
+    if data.get("workshop"):
+        parts.append(f"workshop {data['workshop'].get('title') or data['workshop']['workshop_id']}")
+    if data.get("seat"):
+        parts.append(f"bus {data['seat']['bus_id']}, stoel {data['seat']['seat']}")
+    return "; ".join(parts) or "plek bevestigd"
+
+
+def _digest(contact: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    pupils = contact.get("pupils") or {}
+    changes = data.get("changes") or {}
+
+    def name(rid: str) -> str:
+        return (pupils.get(rid) or {}).get("name") or "(leerling niet meer bekend)"
+
+    rows = sorted(
+        (
+            {
+                "name": name(rid),
+                "where": where,
+                "note": "nieuw"
+                if rid in changes.get("new", [])
+                else "gewijzigd, was: " + data.get("previous", {}).get(rid, "")
+                if rid in changes.get("changed", [])
+                else "",
+                "no_email": (pupils.get(rid) or {}).get("has_email") is False,
+            }
+            for rid, where in (data.get("lines") or {}).items()
+        ),
+        key=lambda row: row["name"].lower(),
+    )
+    gone = sorted(name(rid) for rid in changes.get("gone", []))
+    return {
+        "rows": rows,
+        "gone": gone,
+        "first": not any(changes.get(k) for k in ("new", "changed", "gone")),
+        "school": contact.get("school", ""),
+    }
+
+
 def _context(kind: str, contact: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    if kind == "operator_failures":
+        return {
+            "name": "beheerder",
+            "personal_link": "",
+            "subject": "",
+            "day": dutch_date(datetime.fromisoformat(data["day"] + "T12:00:00+00:00")),
+            "total": data.get("total", 0),
+            "counts": sorted((data.get("counts") or {}).items()),
+            "reasons": sorted((data.get("reasons") or {}).items(), key=lambda kv: -kv[1]),
+        }
     activity = _activity(contact)
+    if kind == "school_digest":
+        return {
+            "name": "decaan",
+            "personal_link": "",
+            "subject": "",
+            "activity": activity,
+            "digest": _digest(contact, data),
+        }
     links = contact.get("links") or {}
     personal = links.get("personal") or ""
     programme = programme_view(data, activity)

@@ -325,3 +325,77 @@ def test_a_reminder_goes_once_per_person_and_activity(setup):
         ("sanne@example.nl", "Aanmelding ontvangen"): 1,
         ("sanne@example.nl", "Herinnering"): 1,
     }
+
+
+def test_the_school_gets_one_digest_of_its_pupils_and_then_what_changed(setup, broker):
+    from notifications.adapters.tables import SchoolDigest
+
+    s, smtp_port = setup
+    decaan = "decaan@farel-college.example.nl"
+
+    def digests_due_now():
+        with s.db() as uow:
+            uow.session.execute(
+                update(SchoolDigest)
+                .where(SchoolDigest.due_at.is_not(None))
+                .values(due_at=datetime.now(UTC))
+            )
+            uow.commit()
+        with entrypoint_hook(s.notifications, "send_digests") as send_digests:
+            send_digests()
+
+    with mail_sink(s.mail, smtp_port):
+        sanne = s.sign_up("sanne@example.nl")
+        joris = s.sign_up("joris@example.nl")
+        poll(lambda: len(read_mail(s.mail)) == 2, what="the confirmations")
+        for who, title in ((sanne, "Zorg"), (joris, "ICT")):
+            publish_event(
+                broker,
+                "programme_assigned",
+                sample(
+                    "programme_assigned",
+                    activity_id="netwerk",
+                    registration_id=who["registration_id"],
+                    person_id=who["person_id"],
+                    sessions=[{"round": 1, "session_id": title, "title": title}],
+                ),
+            )
+        poll(lambda: len(read_mail(s.mail)) == 4, what="the programmes")
+        publish_event(
+            broker, "schedule_published", sample("schedule_published", activity_id="netwerk")
+        )
+        poll(lambda: [d for d in _digests(s.db) if d.due_at is not None], what="a digest to be due")
+        digests_due_now()
+        [first] = poll(lambda: read_mail(s.mail, to=decaan), what="the digest")
+
+        publish_event(
+            broker,
+            "programme_changed",
+            sample(
+                "programme_changed",
+                activity_id="netwerk",
+                registration_id=joris["registration_id"],
+                person_id=joris["person_id"],
+                sessions=[{"round": 1, "session_id": "Techniek", "title": "Techniek"}],
+            ),
+        )
+        poll(lambda: len(read_mail(s.mail)) == 6, what="joris's changed programme")
+        digests_due_now()
+        poll(lambda: len(read_mail(s.mail, to=decaan)) == 2, what="the second digest")
+        digests_due_now()  # nothing new: no third digest
+
+    first_text = first.get_body(("plain",)).get_content()
+    assert first["Subject"].startswith("Leerlingen van Farel College: Lerend Netwerk")
+    assert "- Sanne de Vries: ronde 1: Zorg" in first_text
+    assert "- Sanne de Vries: ronde 1: ICT" in first_text  # both sign-ups are named Sanne
+    second = read_mail(s.mail, to=decaan)[1].get_body(("plain",)).get_content()
+    assert "ronde 1: Techniek; workshop w1 [gewijzigd, was: ronde 1: ICT]" in second
+    assert "ronde 1: Zorg\n" in second.replace("\r\n", "\n")  # the complete list again
+    assert len(read_mail(s.mail, to=decaan)) == 2
+
+
+def _digests(db):
+    from notifications.adapters.tables import SchoolDigest
+
+    with db() as uow:
+        return uow.session.scalars(select(SchoolDigest)).all()

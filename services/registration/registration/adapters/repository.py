@@ -319,6 +319,24 @@ class Repository:
         registration, person, activity = row
         return registration, person, activity
 
+    def school_pupils(
+        self, school_id: str, registration_ids: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Of the given registrations, those of the school: the pupil's name and whether they
+        have an e-mail address (for the school digest)."""
+        ids = list(registration_ids)
+        if not ids:
+            return {}
+        rows = self.session.execute(
+            select(Registration.id, Person.first_name, Person.last_name, Person.email)
+            .join(Person, Person.id == Registration.person_id)
+            .where(Registration.id.in_(ids), Registration.school_id == school_id)
+        ).all()
+        return {
+            r.id: {"name": f"{r.first_name} {r.last_name}".strip(), "has_email": bool(r.email)}
+            for r in rows
+        }
+
     def names(self, registration_ids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """Per registration: first name, last name, school id ('' for none)."""
         rows = self.session.execute(

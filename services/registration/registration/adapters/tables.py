@@ -22,6 +22,8 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # vmbo, pro, vso, mbo, vavo, other
     municipality: Mapped[str | None] = mapped_column(String(64))
+    # The school's contact (the decaan): receives the school's digest of where its pupils go.
+    contact_email: Mapped[str | None] = mapped_column(String(254))
 
 
 class ApiKey(Base):

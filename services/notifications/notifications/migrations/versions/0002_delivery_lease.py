@@ -1,4 +1,4 @@
-"""delivery lease, sign-ups copy, anonymous counts, calendar sequences
+"""delivery lease, sign-ups copy, anonymous counts, calendar sequences, school digests
 
 Revision ID: 0002_delivery_lease
 Revises: 0001
@@ -58,9 +58,19 @@ def upgrade() -> None:
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("person_id", "activity_id", name=op.f("pk_calendar_entries")),
     )
+    op.create_table(
+        "school_digests",
+        sa.Column("school_id", sa.String(length=64), nullable=False),
+        sa.Column("activity_id", sa.String(length=64), nullable=False),
+        sa.Column("snapshot", sa.JSON(), nullable=False),
+        sa.Column("due_at", lob_common.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("school_id", "activity_id", name=op.f("pk_school_digests")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("school_digests")
     op.drop_table("calendar_entries")
     op.drop_table("delivery_counts")
     with op.batch_alter_table("sign_ups", schema=None) as batch_op:
