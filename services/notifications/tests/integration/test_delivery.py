@@ -176,6 +176,14 @@ def test_erasure_forgets_every_message_about_the_person(setup, broker):
     )
 
     poll(lambda: s.messages() == [], what="the messages about the person to be gone")
+    from notifications.adapters.tables import DeliveryCount, SignUp
+
+    with s.db() as uow:  # only anonymous counts per kind and status stay
+        counts = {
+            (c.template, c.status): c.count for c in uow.session.scalars(select(DeliveryCount))
+        }
+        assert uow.session.scalars(select(SignUp)).all() == []
+    assert counts == {("sign_up_confirmation", "sent"): 1}
 
 
 def per_recipient_and_subject(folder):
