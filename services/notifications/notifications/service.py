@@ -70,9 +70,16 @@ class NotificationsService(ServiceBase):
         mailer = Mailer(self.config)
         limiter = _limiter(self.config)
         policy = handlers.DeliveryPolicy.from_config(self.config)
-        return handlers.deliver_due(
-            self.db, self._contact, lambda email, mid: mailer.send(email, mid, limiter), policy, ids
-        )
+        try:
+            return handlers.deliver_due(
+                self.db,
+                self._contact,
+                lambda email, mid: mailer.send(email, mid, limiter),
+                policy,
+                ids,
+            )
+        finally:
+            mailer.close()
 
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:

@@ -90,6 +90,7 @@ class Mailer:
         self.username = config.get("SMTP_USERNAME") or None
         self.password = config.get("SMTP_PASSWORD") or None
         self.sender = config.get("MAIL_FROM") or "lob@localhost"
+        self._client: smtplib.SMTP | None = None
         if self.security not in ("none", "starttls", "ssl"):
             raise ValueError(f"SMTP_SECURITY must be none, starttls or ssl, not {self.security!r}")
 
@@ -117,31 +118,60 @@ class Mailer:
         message.policy = HEADERS_POLICY
         return message
 
+    def _connect(self) -> smtplib.SMTP:
+        if self.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=30, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=30)
+        with contextlib.suppress(OSError, AttributeError):  # no Nagle wait on the small commands
+            client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if self.username:
+            client.login(self.username, self.password or "")
+        return client
+
     def send(self, email: Email, message_id: str, limiter: RateLimiter | None = None) -> None:
-        """Hand the message to the SMTP server; raises Permanent- or TransientFailure."""
+        """Hand the message to the SMTP server; raises Permanent- or TransientFailure.
+
+        The connection stays open for the next message of this Mailer (a batch), `close()` ends
+        it: one connection per message costs a TCP and SMTP handshake each time."""
         message = self.build(email, message_id)
         if limiter is not None:
             limiter.wait()
-        accepted = False
         try:
-            if self.security == "ssl":
-                client = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=30, context=ssl.create_default_context()
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=30)
+            reused = self._client is not None
+            if self._client is None:
+                self._client = self._connect()
             try:
-                if self.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if self.username:
-                    client.login(self.username, self.password or "")
-                client.send_message(message)
-                accepted = True
-            finally:
-                with contextlib.suppress(smtplib.SMTPException, OSError, EOFError):
-                    client.quit()  # once the server accepted the message, QUIT cannot undo it
-                client.close()
+                self._client.send_message(message)
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                # the kept connection had been closed by the server before this message
+                self._drop()
+                self._client = self._connect()
+                self._client.send_message(message)
         except (smtplib.SMTPException, OSError, EOFError) as exc:
-            if accepted:
-                return
+            if not isinstance(exc, smtplib.SMTPRecipientsRefused):
+                self._drop()  # after an error the session's state is unknown
+            else:
+                with contextlib.suppress(smtplib.SMTPException, OSError, EOFError):
+                    self._client.rset()
             raise classify(exc) from None
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError, EOFError):
+                client.close()
+
+    def close(self) -> None:
+        """End the kept connection (QUIT); the messages it carried are delivered already."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError, EOFError):
+                client.quit()
+            client.close()

@@ -1,0 +1,175 @@
+"""Notifications: N programme mails with calendar invitations, rendered and delivered to a local
+SMTP sink (aiosmtpd, its own process), the sending-rate limit off.
+
+What runs is notifications' own delivery path, in this process: N `programme_assigned` messages
+(three info-day rounds with times and rooms, a workshop, `from_waitlist` off) are queued in a
+fresh SQLite database, then `deliver_due` takes them in batches of 50 exactly as the service's
+timer does: fenced claim (commit), the contact, the Jinja2 templates (plain text + HTML), the
+.ics (REQUEST, VTIMEZONE), one SMTP connection per message, the outcome recorded with its
+`notification_sent` outbox row (commit). The contact comes from a function instead of
+registration's RPC (that round trip belongs to the sign-up benchmark). The sink counts
+Message-IDs; the run checks every message arrived exactly once. Reported: wall time, mails per
+second, the resident memory at each quarter and the peak (ru_maxrss).
+
+    .venv/bin/python bench/notifications_bench.py [--count 10000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lob_common.db import DatabaseHandle, make_engine, migrate
+from lob_testing import free_port, poll, port_open
+from notifications import handlers
+from notifications.adapters.smtp import Mailer, RateLimiter
+from notifications.adapters.tables import Base, Message
+from notifications.domain.samples import CONTACT
+from notifications.service import MIGRATIONS
+
+SINK = textwrap.dedent(
+    """
+    import sys, time
+    from aiosmtpd.controller import Controller
+
+    class Count:
+        def __init__(self, path):
+            self.out = open(path, "a", buffering=1)
+
+        async def handle_DATA(self, server, session, envelope):
+            for line in envelope.content.split(b"\\r\\n"):
+                if line.lower().startswith(b"message-id:"):
+                    self.out.write(line.split(b":", 1)[1].strip().decode() + "\\n")
+                    break
+            return "250 OK"
+
+    controller = Controller(Count(sys.argv[2]), hostname="127.0.0.1", port=int(sys.argv[1]))
+    controller.start()
+    while True:
+        time.sleep(1)
+    """
+)
+
+PROGRAMME = {
+    "plan_version": 1,
+    "sessions": [
+        {
+            "round": n,
+            "session_id": f"S{n:02d}",
+            "title": title,
+            "room": f"Lokaal {100 + n}",
+            "starts_at": f"2030-12-10T{7 + n:02d}:15:00+00:00",
+            "ends_at": f"2030-12-10T{7 + n:02d}:55:00+00:00",
+        }
+        for n, title in ((1, "Zorg & Welzijn"), (2, "ICT & Software"), (3, "Techniek"))
+    ],
+    "workshop": {"workshop_id": "w1", "title": "Bouwen", "location": "Hal B"},
+}
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def queue(db: DatabaseHandle, count: int) -> None:
+    now = datetime.now(UTC)
+    with db() as uow:
+        for n in range(count):
+            uow.session.add(
+                Message(
+                    id=str(uuid.uuid4()),
+                    source_event_id=str(uuid.uuid4()),
+                    template="programme_assigned",
+                    registration_id=f"r{n}",
+                    person_id=f"p{n}",
+                    activity_id="voorlichtingsdag-2030",
+                    data={**PROGRAMME, "sequence": 1},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now - timedelta(seconds=1),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        uow.commit()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="1000 mails instead")
+    args = parser.parse_args()
+    count = 1000 if args.quick else args.count
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        port, ids_file = free_port(), root / "ids.txt"
+        script = root / "sink.py"
+        script.write_text(SINK)
+        sink = subprocess.Popen([sys.executable, str(script), str(port), str(ids_file)])
+        try:
+            poll(lambda: port_open(port), what="the SMTP sink")
+            engine = make_engine(f"sqlite:///{root}/notifications.db")
+            migrate(engine, MIGRATIONS)
+            db = DatabaseHandle(engine, Base.metadata)
+            queue(db, count)
+            mailer = Mailer({"SMTP_PORT": port})
+            limiter = RateLimiter(0)  # unlimited
+
+            def contacts(registration_id: str) -> dict:
+                return {**CONTACT, "registration_id": registration_id, "person_id": registration_id}
+
+            policy = handlers.DeliveryPolicy(max_attempts=3)
+            send = lambda email, mid: mailer.send(email, mid, limiter)  # noqa: E731
+            rss, sent = [rss_mib()], 0
+            started = time.perf_counter()
+            cpu_started = time.process_time()
+            while sent < count:
+                outcomes = handlers.deliver_due(db, contacts, send, policy)
+                if not outcomes.get("sent"):
+                    break
+                sent += outcomes.get("sent", 0)
+                if sent * 4 // count > len(rss) - 1:
+                    rss.append(rss_mib())
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
+            poll(
+                lambda: ids_file.exists() and len(ids_file.read_text().split()) >= count,
+                timeout=60,
+                what="every mail at the sink",
+            )
+            ids = ids_file.read_text().split()
+        finally:
+            mailer.close()
+            sink.terminate()
+            sink.wait(timeout=10)
+    result = {
+        "mails": count,
+        "sent": sent,
+        "at_sink": len(ids),
+        "distinct_message_ids": len(set(ids)),
+        "wall_s": round(elapsed, 1),
+        "cpu_s": round(cpu, 1),
+        "mails_per_s": round(sent / elapsed, 1),
+        "rss_mib_by_quarter": [round(r, 1) for r in rss],
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(result, indent=2))
+    assert len(ids) == len(set(ids)) == count, "every mail exactly once"
+
+
+if __name__ == "__main__":
+    main()
