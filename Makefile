@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/infoday_bench.py
 	$(BIN)/python bench/orientation_bench.py
 	$(BIN)/python bench/roster_bench.py
+	$(BIN)/python bench/notifications_bench.py
 
 k8s:
 	@for overlay in deploy/k8s/overlays/*/; do \
