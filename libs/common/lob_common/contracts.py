@@ -460,13 +460,16 @@ def dump_event(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "producer": event.producer,
         "correlation_id": event.correlation_id,
-        "payload": _schema(contract.schema).dump(event.payload),
+        "payload": _schema(contract.event_type).dump(event.payload),
     }
 
 
 def payload_json(event: Event) -> dict[str, Any]:
     """The payload in its JSON form (ISO strings for times), e.g. to store in a JSON column."""
-    return _schema(_contract(event.event_type).schema).dump(event.payload)
+    return _schema(event.event_type).dump(event.payload)
+
+
+_ENVELOPE = _Envelope()  # one instance, as _schema's: building one costs more than a load
 
 
 def parse_event(body: Any, expected_type: str | None = None) -> Event:
@@ -474,7 +477,7 @@ def parse_event(body: Any, expected_type: str | None = None) -> Event:
     if not isinstance(body, dict):
         raise MalformedEvent(f"message body is a {type(body).__name__}, not a JSON object")
     try:
-        envelope = _schema(_Envelope).load(body)
+        envelope = _ENVELOPE.load(body)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid envelope: {_flatten(exc.messages)}") from exc
     contract = CONTRACTS[envelope["event_type"]]
@@ -497,13 +500,6 @@ def parse_event(body: Any, expected_type: str | None = None) -> Event:
     )
 
 
-@functools.cache
-def _schema(schema_class: type[Schema]) -> Schema:
-    """One instance per schema: making one copies every field (60% of parsing an event, which
-    reporting does thousands of times a second); loading with it keeps no state."""
-    return schema_class()
-
-
 def _contract(event_type: str) -> Contract:
     try:
         return CONTRACTS[event_type]
@@ -511,9 +507,17 @@ def _contract(event_type: str) -> Contract:
         raise MalformedEvent(f"unknown event type {event_type!r}") from None
 
 
+@functools.cache
+def _schema(event_type: str) -> Schema:
+    """One schema instance per contract: building one (fields deep-copied, nested schemas made)
+    costs more than loading a payload, and a roster emits thousands of events at once.
+    Loading and dumping keep no state on the instance."""
+    return _contract(event_type).schema()
+
+
 def _load_payload(contract: Contract, payload: Any) -> dict[str, Any]:
     try:
-        return _schema(contract.schema).load(payload)
+        return _schema(contract.event_type).load(payload)
     except ValidationError as exc:
         raise MalformedEvent(
             f"invalid {contract.event_type} payload: {_flatten(exc.messages)}"

@@ -1,7 +1,7 @@
 """historical activities and their anonymous participants (a finished season, loaded)
 
-Revision ID: 0003_history
-Revises: 0002_keys_and_lists
+Revision ID: 0004_history
+Revises: 0003_roster_pupils
 Create Date: 2026-11-30 00:30:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import lob_common.db
 
-revision = "0003_history"
-down_revision = "0002_keys_and_lists"
+revision = "0004_history"
+down_revision = "0003_roster_pupils"
 branch_labels = None
 depends_on = None
 
