@@ -445,7 +445,7 @@ def test_sign_up_opens_at_its_moment_and_the_event_says_so(region):
     [event] = [
         e for e in _outbox(region, "activity_published") if e["payload"]["activity_id"] == "later"
     ]
-    assert event["schema_version"] == "1.2"
+    assert event["schema_version"] == "1.3"  # 1.2 brought these fields
     assert event["payload"]["audience"] == ["pupils"]
     assert datetime.fromisoformat(event["payload"]["sign_up_opens_at"]) == opens
     hosted = [
