@@ -111,71 +111,6 @@ def _sign_up_per_role(schemas: dict[str, Any]) -> None:
     }
 
 
-def _history_paths(spec: APISpec, security: list[dict[str, Any]]) -> None:
-    """Loading a finished season: the schools and institutions, and the participants of a
-    historical activity (publish it with `historical: true` first)."""
-    spec.path(
-        path="/schools/{school_id}",
-        operations={
-            "put": {
-                "summary": "Register or change a school or institution (operator)",
-                "description": "Schools are Tabel 3a's rows; mbo colleges and other institutions "
-                "join them in Tabel 3b. Announced to the other services when new or changed; "
-                "sending the same school again changes nothing.",
-                "security": security,
-                "parameters": [
-                    {
-                        "in": "path",
-                        "name": "school_id",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": "SchoolIn"}},
-                },
-                "responses": {
-                    "201": _json("SchoolOut", "Registered"),
-                    "200": _json("SchoolOut", "Already known (changed if the fields differ)"),
-                    **_problems(400, 401, 403, 413, 415, 422),
-                },
-            }
-        },
-    )
-    spec.path(
-        path="/activities/{activity_id}/history",
-        operations={
-            "post": {
-                "summary": "Load the participants of a historical activity (operator)",
-                "description": "For a past season: publish the activity with `historical: "
-                "true` (it must be over), then send its participants as they were counted, "
-                "anonymous (no names, no birth dates; an age is kept as its band). All or "
-                "nothing: one bad row refuses the list (422 names each row's field). A key "
-                "sent again with the same fields changes nothing; with other fields it corrects "
-                "the record. Nobody is mailed and nothing is planned; reporting counts them.",
-                "security": security,
-                "parameters": [
-                    {
-                        "in": "path",
-                        "name": "activity_id",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": "HistoryIn"}},
-                },
-                "responses": {
-                    "200": _json("HistoryOut", "Loaded: how many were new, corrected, as before"),
-                    **_problems(400, 401, 403, 404, 409, 413, 415, 422),
-                },
-            }
-        },
-    )
-
-
 def _roster_paths(spec: APISpec, security: list[dict], activity_id: dict[str, Any]) -> None:
     """The class roster upload and its templates (docs/rosters.md)."""
     roster_problems = _problems(401, 403, 404, 409, 413, 415, 422)
@@ -246,6 +181,71 @@ def _roster_paths(spec: APISpec, security: list[dict], activity_id: dict[str, An
                 }
             },
         )
+
+
+def _history_paths(spec: APISpec, security: list[dict[str, Any]]) -> None:
+    """Loading a finished season: the schools and institutions, and the participants of a
+    historical activity (publish it with `historical: true` first)."""
+    spec.path(
+        path="/schools/{school_id}",
+        operations={
+            "put": {
+                "summary": "Register or change a school or institution (operator)",
+                "description": "Schools are Tabel 3a's rows; mbo colleges and other institutions "
+                "join them in Tabel 3b. Announced to the other services when new or changed; "
+                "sending the same school again changes nothing.",
+                "security": security,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "school_id",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "SchoolIn"}},
+                },
+                "responses": {
+                    "201": _json("SchoolOut", "Registered"),
+                    "200": _json("SchoolOut", "Already known (changed if the fields differ)"),
+                    **_problems(400, 401, 403, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/activities/{activity_id}/history",
+        operations={
+            "post": {
+                "summary": "Load the participants of a historical activity (operator)",
+                "description": "For a past season: publish the activity with `historical: "
+                "true` (it must be over), then send its participants as they were counted, "
+                "anonymous (no names, no birth dates; an age is kept as its band). All or "
+                "nothing: one bad row refuses the list (422 names each row's field). A key "
+                "sent again with the same fields changes nothing; with other fields it corrects "
+                "the record. Nobody is mailed and nothing is planned; reporting counts them.",
+                "security": security,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "activity_id",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "HistoryIn"}},
+                },
+                "responses": {
+                    "200": _json("HistoryOut", "Loaded: how many were new, corrected, as before"),
+                    **_problems(400, 401, 403, 404, 409, 413, 415, 422),
+                },
+            }
+        },
+    )
 
 
 @cache
