@@ -49,6 +49,8 @@ class Scope(StrEnum):
     READ_PROGRAMMES = "programmes:read"
     READ_ROOM_LISTS = "room-lists:read"
     ERASE_PERSONS = "persons:erase"
+    WRITE_SCHOOLS = "schools:write"
+    IMPORT_HISTORY = "history:write"
 
 
 SCOPES: dict[CallerRole, frozenset[Scope]] = {

@@ -1,7 +1,7 @@
 """a school's contact address (the decaan), for the school digest of notifications
 
 Revision ID: 0005_school_contact
-Revises: 0003_roster_pupils
+Revises: 0004_history
 Create Date: 2026-11-30 00:35:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_school_contact"
-down_revision = "0003_roster_pupils"
+down_revision = "0004_history"
 branch_labels = None
 depends_on = None
 
