@@ -192,7 +192,25 @@ def vhost_of(amqp_uri: str) -> str:
 def vhost_queues(amqp_uri: str) -> list[dict[str, Any]]:
     """Every queue of the URI's vhost with its counts, from the management API."""
     vhost = quote(vhost_of(amqp_uri), safe="")
-    response = requests.get(f"{RABBIT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=10)
+    try:
+        response = requests.get(f"{RABBIT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=10)
+    except requests.ConnectionError:
+        # No management plugin: the CLI gives the same counts (and without the API's lag).
+        listed = subprocess.run(
+            [
+                *("rabbitmqctl", "-q", "list_queues", "-p", vhost_of(amqp_uri)),
+                *("--no-table-headers", "name", "messages"),
+                *("messages_ready", "messages_unacknowledged"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        fields = ("messages", "messages_ready", "messages_unacknowledged")
+        return [
+            {"name": name, **dict(zip(fields, map(int, counts), strict=True))}
+            for name, *counts in (line.split("\t") for line in listed.splitlines() if line)
+        ]
     response.raise_for_status()
     return response.json()
 
