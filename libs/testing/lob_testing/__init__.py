@@ -358,20 +358,35 @@ class TcpProxy:
                 return
             upstream = eventlet.connect(self.target)
             self._sockets += [client, upstream]
-            self._threads.append(eventlet.spawn(self._pipe, client, upstream))
-            self._threads.append(eventlet.spawn(self._pipe, upstream, client))
+            pair: dict[str, Any] = {"sockets": (client, upstream), "ended": False}
+            there = eventlet.spawn(self._pipe, client, upstream)
+            back = eventlet.spawn(self._pipe, upstream, client)
+            there.link(self._ended, pair, back)
+            back.link(self._ended, pair, there)
+            self._threads += [there, back]
 
     @staticmethod
     def _pipe(source: Any, sink: Any) -> None:
-        try:
+        with suppress(OSError, EOFError):  # the other side went away
             while data := source.recv(65536):
                 sink.sendall(data)
-        except (OSError, EOFError):  # the other direction closed both sockets
-            pass
-        finally:
-            for sock in (source, sink):
-                with suppress(OSError):
-                    sock.close()
+
+    @staticmethod
+    def _ended(_thread: Any, pair: dict[str, Any], peer: Any) -> None:
+        """One direction ended: stop the other, then close both sockets (in that order).
+
+        The other direction waits in recv on one of the sockets; closing it under that wait
+        would leave eventlet's hub listening on a closed descriptor, and the next socket that gets
+        the same number (a database connection of the test, say) fails with "Second simultaneous
+        read on fileno N".
+        """
+        if pair["ended"]:
+            return
+        pair["ended"] = True
+        peer.kill()
+        for sock in pair["sockets"]:
+            with suppress(OSError):
+                sock.close()
 
 
 def publish_event(

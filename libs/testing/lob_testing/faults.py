@@ -493,10 +493,14 @@ def examine(system: FaultSystem, burst: Burst) -> Examination:
         )
     if unmailed:
         notification_problems.append(f"{len(unmailed)} stored sign-ups without a confirmation")
-    pending = system.query(
-        "notifications",
-        "SELECT status, count(*) FROM messages WHERE status <> 'sent' GROUP BY status",
+    statuses = Counter(
+        status
+        for registration_id, status in system.query(
+            "notifications", "SELECT registration_id, status FROM messages WHERE status <> 'sent'"
+        )
+        if registration_id in stored_ids
     )
+    pending = dict(statuses)
     if pending:
         notification_problems.append(f"messages not sent (status: count): {dict(pending)}")
 
@@ -537,10 +541,11 @@ def settle(
     system: FaultSystem,
     burst: Burst,
     timeout: float,
-    stall_seconds: float = 45,
+    stall_seconds: float = 100,
     before_each: Callable[[], Any] | None = None,
 ) -> tuple[Examination, float]:
-    """Examine until nothing is wrong (or `timeout`, or nothing changed for `stall_seconds`).
+    """Examine until nothing is wrong (or `timeout`, or nothing changed for `stall_seconds`:
+    more than notifications' first retry of a message it could not send, 1 min + its 15 s timer).
 
     Returns the last examination and the seconds it took.
     """
