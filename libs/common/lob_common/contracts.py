@@ -8,6 +8,7 @@ needs a new major version and consumers that know it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -436,13 +437,13 @@ def dump_event(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "producer": event.producer,
         "correlation_id": event.correlation_id,
-        "payload": contract.schema().dump(event.payload),
+        "payload": _schema(contract.schema).dump(event.payload),
     }
 
 
 def payload_json(event: Event) -> dict[str, Any]:
     """The payload in its JSON form (ISO strings for times), e.g. to store in a JSON column."""
-    return _contract(event.event_type).schema().dump(event.payload)
+    return _schema(_contract(event.event_type).schema).dump(event.payload)
 
 
 def parse_event(body: Any, expected_type: str | None = None) -> Event:
@@ -450,7 +451,7 @@ def parse_event(body: Any, expected_type: str | None = None) -> Event:
     if not isinstance(body, dict):
         raise MalformedEvent(f"message body is a {type(body).__name__}, not a JSON object")
     try:
-        envelope = _Envelope().load(body)
+        envelope = _schema(_Envelope).load(body)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid envelope: {_flatten(exc.messages)}") from exc
     contract = CONTRACTS[envelope["event_type"]]
@@ -473,6 +474,13 @@ def parse_event(body: Any, expected_type: str | None = None) -> Event:
     )
 
 
+@functools.cache
+def _schema(schema_class: type[Schema]) -> Schema:
+    """One instance per schema class. Making one costs more than a load (marshmallow copies
+    every declared field), and an instance keeps no state between loads and dumps."""
+    return schema_class()
+
+
 def _contract(event_type: str) -> Contract:
     try:
         return CONTRACTS[event_type]
@@ -482,7 +490,7 @@ def _contract(event_type: str) -> Contract:
 
 def _load_payload(contract: Contract, payload: Any) -> dict[str, Any]:
     try:
-        return contract.schema().load(payload)
+        return _schema(contract.schema).load(payload)
     except ValidationError as exc:
         raise MalformedEvent(
             f"invalid {contract.event_type} payload: {_flatten(exc.messages)}"
