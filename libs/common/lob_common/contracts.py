@@ -135,6 +135,9 @@ class ActivityPublished(_Payload):
         load_default=None, allow_none=True, default_timezone=UTC
     )
     host_school_id = _id(load_default=None, allow_none=True)
+    # 1.3: a past activity an operator loaded to keep its figures (a finished season): never
+    # planned, nobody is mailed about it.
+    historical = fields.Boolean(load_default=False)
 
 
 class ActivityCancelled(_Payload):
@@ -215,6 +218,24 @@ class AttendanceRecorded(_Payload):
     activity_id = _id(required=True)
     person_id = _id(required=True)
     attended = fields.Boolean(required=True)
+    recorded_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+
+
+class ParticipationImported(_Payload):
+    """One participant of a historical activity, as an operator loaded it (POST
+    /activities/{id}/history): anonymous (no person, no name), for reporting only. Sent again
+    when the operator corrects the record; consumers upsert by `record_id`."""
+
+    record_id = _id(required=True)
+    activity_id = _id(required=True)
+    activity_kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    activity_starts_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    school_id = _id(load_default=None, allow_none=True)
+    age_band = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(AGE_BANDS))
+    phase = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PHASES))
+    municipality = fields.String(load_default=None, allow_none=True)
+    attended = fields.Boolean(load_default=None, allow_none=True)  # None: not known
     recorded_at = fields.AwareDateTime(required=True, default_timezone=UTC)
 
 
@@ -324,7 +345,7 @@ class Contract:
 CONTRACTS: dict[str, Contract] = {
     c.event_type: c
     for c in (
-        Contract("registration", "activity_published", ActivityPublished, "1.2"),
+        Contract("registration", "activity_published", ActivityPublished, "1.3"),
         Contract("registration", "activity_cancelled", ActivityCancelled),
         Contract("registration", "school_registered", SchoolRegistered),
         Contract("registration", "signed_up", SignedUp, "1.1"),
@@ -332,6 +353,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract("registration", "consent_given", ConsentGiven),
         Contract("registration", "attendance_recorded", AttendanceRecorded),
         Contract("registration", "person_erased", PersonErased),
+        Contract("registration", "participation_imported", ParticipationImported),
         Contract("scheduling", "programme_assigned", ProgrammeAssigned, "1.1"),
         Contract("scheduling", "programme_changed", ProgrammeChanged, "1.1"),
         Contract("scheduling", "waitlisted", Waitlisted, "1.1"),
@@ -365,6 +387,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "scheduling.handle_attendance_recorded",
         "reporting.handle_attendance_recorded",
     ),
+    ("registration", "participation_imported"): ("reporting.handle_participation_imported",),
     ("registration", "person_erased"): (
         "scheduling.handle_person_erased",
         "notifications.handle_person_erased",
@@ -437,13 +460,13 @@ def dump_event(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "producer": event.producer,
         "correlation_id": event.correlation_id,
-        "payload": _schema(contract.schema).dump(event.payload),
+        "payload": _schema(contract.event_type).dump(event.payload),
     }
 
 
 def payload_json(event: Event) -> dict[str, Any]:
     """The payload in its JSON form (ISO strings for times), e.g. to store in a JSON column."""
-    return _schema(_contract(event.event_type).schema).dump(event.payload)
+    return _schema(event.event_type).dump(event.payload)
 
 
 def parse_event(body: Any, expected_type: str | None = None) -> Event:
@@ -451,7 +474,7 @@ def parse_event(body: Any, expected_type: str | None = None) -> Event:
     if not isinstance(body, dict):
         raise MalformedEvent(f"message body is a {type(body).__name__}, not a JSON object")
     try:
-        envelope = _schema(_Envelope).load(body)
+        envelope = _Envelope().load(body)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid envelope: {_flatten(exc.messages)}") from exc
     contract = CONTRACTS[envelope["event_type"]]
@@ -474,13 +497,6 @@ def parse_event(body: Any, expected_type: str | None = None) -> Event:
     )
 
 
-@functools.cache
-def _schema(schema_class: type[Schema]) -> Schema:
-    """One instance per schema class. Making one costs more than a load (marshmallow copies
-    every declared field), and an instance keeps no state between loads and dumps."""
-    return schema_class()
-
-
 def _contract(event_type: str) -> Contract:
     try:
         return CONTRACTS[event_type]
@@ -488,9 +504,17 @@ def _contract(event_type: str) -> Contract:
         raise MalformedEvent(f"unknown event type {event_type!r}") from None
 
 
+@functools.cache
+def _schema(event_type: str) -> Schema:
+    """One schema instance per contract: building one (fields deep-copied, nested schemas made)
+    costs more than loading a payload, and a roster emits thousands of events at once.
+    Loading and dumping keep no state on the instance."""
+    return _contract(event_type).schema()
+
+
 def _load_payload(contract: Contract, payload: Any) -> dict[str, Any]:
     try:
-        return _schema(contract.schema).load(payload)
+        return _schema(contract.event_type).load(payload)
     except ValidationError as exc:
         raise MalformedEvent(
             f"invalid {contract.event_type} payload: {_flatten(exc.messages)}"

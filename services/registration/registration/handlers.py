@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
+import uuid
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +27,24 @@ from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import field_errors
 from lob_common.timeutil import local_date
 from registration import auth
+from registration.adapters import history
 from registration.adapters.repository import (
     RegistrationFilter,
     Repository,
+    activity_of,
+    identity_key,
     school_of,
+    student_identity_key,
 )
-from registration.adapters.tables import Activity, Person, Registration, School
-from registration.domain import model
+from registration.adapters.roster_files import read_roster, template_csv, template_xlsx
+from registration.adapters.tables import (
+    Activity,
+    HistoricalParticipant,
+    Person,
+    Registration,
+    School,
+)
+from registration.domain import model, roster
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.catalogue import obstacles_to_update
 from registration.domain.errors import (
@@ -38,15 +52,33 @@ from registration.domain.errors import (
     ActivityInUse,
     IdempotencyKeyReused,
     InvalidInput,
+    InvalidSignUp,
     NotAllowed,
     PreconditionFailed,
     PreconditionRequired,
     UnknownActivity,
     UnknownRegistration,
 )
-from registration.domain.rules import RuleViolation, age_band, age_on
+from registration.domain.history import (
+    HistoricalActivity,
+    check_historical_publication,
+    decide_history,
+)
+from registration.domain.roster_sign_up import (
+    InvalidRoster,
+    KnownPupils,
+    Outcome,
+    RosterCounts,
+    RowDecision,
+    changed_details,
+    decide_rows,
+    row_problems,
+    sign_up_request,
+)
+from registration.domain.rules import RuleViolation, age_band, age_on, check_audience
 from registration.domain.sign_up import (
     SignUp,
+    check_window,
     decide_sign_up,
     school_id_for,
     signed_up_payload,
@@ -98,6 +130,7 @@ def publish_activity(
             raise InvalidInput(
                 [RuleViolation("host_school_id", f"Onbekende school: {data['host_school_id']}.")]
             )
+        _may_be_historical(repo, activity, data)
         if activity is None:
             activity = Activity(id=data["id"], version=1)
             uow.session.add(activity)
@@ -112,6 +145,7 @@ def publish_activity(
             set(data.get("audience") or model.DEFAULT_AUDIENCE.get(data["kind"], ()))
         )
         activity.details = details
+        activity.historical = bool(data.get("historical"))
         activity.published_at = utcnow()
         uow.session.flush()
         uow.emit("activity_published", _activity_published(activity))
@@ -164,6 +198,7 @@ def _activity_published(activity: Activity) -> dict[str, Any]:
         "sign_up_opens_at": _iso(activity.sign_up_opens_at),
         "audience": list(activity.audience),
         "host_school_id": activity.host_school_id,
+        "historical": bool(activity.historical),
         **activity.details,
     }
 
@@ -554,7 +589,7 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
     return {
         "schools": schools,
         "activities": activities,
-        "facts": _participation_facts(db),
+        "facts": itertools.chain(_participation_facts(db), _historical_facts(db)),
         "includes_anonymous": False,
     }
 
@@ -577,6 +612,129 @@ def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
                 "municipality": place,
                 "status": status,
                 "attended": None,
+            }
+
+
+# --- a finished season, loaded (domain/history.py) ---------------------------------------------
+
+
+def _may_be_historical(repo: Repository, activity: Activity | None, data: dict[str, Any]) -> None:
+    """A historical activity is over; an activity does not turn historical while people are
+    signed up for it, nor current while it holds loaded participants."""
+    historical = bool(data.get("historical"))
+    problems = check_historical_publication(historical, data["ends_at"], utcnow())
+    if problems:
+        raise InvalidInput(problems)
+    if activity is None or bool(activity.historical) == historical:
+        return
+    if historical and repo.active_sign_ups(activity.id):
+        raise ActivityInUse(["Er zijn aanmeldingen: de activiteit kan niet historisch worden."])
+    if not historical and history.any_for(repo.session, activity.id):
+        raise ActivityInUse(
+            ["Er zijn historische deelnemers geladen: de activiteit blijft historisch."]
+        )
+
+
+def record_history(
+    db: DatabaseHandle, activity_id: str, rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Load the participants of a historical activity (all or nothing); each new or corrected
+    record is announced (participation_imported: reporting counts it). A key sent before with
+    the same fields changes nothing, so loading a list twice is safe. Two loads of one key at
+    once: the unique key lets one commit; the other is decided again and finds it."""
+    try:
+        return _record_history(db, activity_id, rows)
+    except IntegrityError:
+        return _record_history(db, activity_id, rows)
+
+
+def _record_history(
+    db: DatabaseHandle, activity_id: str, rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    now = utcnow()
+    with db() as uow:
+        repo = Repository(uow.session)
+        row = repo.activity_row(activity_id)
+        if row is None or row.published_at is None:
+            raise UnknownActivity(activity_id)
+        activity = HistoricalActivity(
+            id=row.id,
+            kind=row.kind,
+            title=row.title,
+            ends_at=row.ends_at,
+            historical=bool(row.historical),
+            cancelled=row.cancelled_at is not None,
+            audience=frozenset(row.audience or ()),
+        )
+        schools = {s.id: s for s in repo.schools()}
+        records = decide_history(activity, rows, schools)
+        stored = history.records_by_key(uow.session, activity_id, (r.key for r in records))
+        new = corrected = 0
+        for record in records:
+            found = stored.get(record.key)
+            if found is not None and not record.differs_from(history.as_fields(found)):
+                continue
+            if found is None:
+                found = HistoricalParticipant(
+                    id=str(uuid.uuid4()), activity_id=activity_id, import_key=record.key
+                )
+                uow.session.add(found)
+                new += 1
+            else:
+                corrected += 1
+            for name in history.RECORD_FIELDS:
+                setattr(found, name, getattr(record, name))
+            found.recorded_at = now
+            uow.emit("participation_imported", _participation_imported(found, row))
+        uow.session.flush()
+        total = history.count(uow.session, activity_id)
+        uow.commit()
+    return {
+        "activity_id": activity_id,
+        "received": len(records),
+        "recorded": new,
+        "corrected": corrected,
+        "unchanged": len(records) - new - corrected,
+        "participants": total,
+    }
+
+
+def _participation_imported(record: HistoricalParticipant, activity: Activity) -> dict[str, Any]:
+    return {
+        "record_id": record.id,
+        "activity_id": activity.id,
+        "activity_kind": activity.kind,
+        "activity_starts_at": activity.starts_at.isoformat(),
+        **history.as_fields(record),
+        "recorded_at": record.recorded_at.isoformat(),
+    }
+
+
+def put_school(db: DatabaseHandle, school: model.School) -> tuple[model.School, bool]:
+    """Register or update a school through the API; (the school, whether it is new)."""
+    with db() as uow:
+        new = Repository(uow.session).school_row(school.id) is None
+    register_school(db, school)
+    return school, new
+
+
+def _historical_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
+    """The loaded participants as reporting's facts (the record id stands for a registration)."""
+    with db() as uow:
+        for record, activity in history.participation(uow.session):
+            yield {
+                "registration_id": record.id,
+                "person_id": None,
+                "activity_id": activity.id,
+                "activity_kind": activity.kind,
+                "activity_date": local_date(activity.starts_at),
+                "school_id": record.school_id,
+                "role": record.role,
+                "age_band": record.age_band,
+                "phase": record.phase,
+                "municipality": record.municipality,
+                "status": model.RegistrationStatus.SIGNED_UP,
+                "attended": record.attended,
             }
 
 
@@ -624,3 +782,244 @@ def room_lists_with_names(db: DatabaseHandle, rooms: list[dict[str, Any]]) -> li
             )
         result.append({**{k: v for k, v in room.items() if k != "pupils"}, "pupils": people})
     return result
+
+
+# --- class rosters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterUpload:
+    """A roster as uploaded: the file and what the query asked."""
+
+    activity_id: str
+    content: bytes
+    media_type: str | None = None
+    filename: str | None = None
+    school_id: str | None = None  # ?school_id= (an operator names the school)
+    valid_rows_only: bool = False
+    dry_run: bool = False
+    max_bytes: int = roster.MAX_BYTES
+    max_rows: int = roster.MAX_ROWS
+
+
+def roster_school(caller: Caller, school_id: str | None) -> str:
+    """The school a roster is for: a school key's own; the school an operator names."""
+    if caller.role is CallerRole.SCHOOL:
+        if school_id and school_id != caller.school_id:
+            raise NotAllowed("Een school kan alleen eigen leerlingen aanmelden.")
+        assert caller.school_id
+        return caller.school_id
+    if not school_id:
+        raise InvalidInput(
+            [
+                RuleViolation(
+                    "school_id",
+                    "Geef de school van de klassenlijst: ?school_id= (zie GET /schools).",
+                )
+            ]
+        )
+    return school_id
+
+
+def upload_roster(db: DatabaseHandle, caller: Caller, upload: RosterUpload) -> dict[str, Any]:
+    """Sign a class up from its roster file, in one transaction; returns the counts.
+
+    Each row is checked with the sign-up rules (decide_sign_up, on the school's legal basis).
+    A file with problems stores nothing (InvalidRoster: every problem on its line), unless
+    `valid_rows_only`: then its good rows are stored and the problems reported. `dry_run`
+    answers the same without storing. Known pupils (domain.roster_sign_up) are not signed up
+    twice. The file is read outside the transaction (no connection held while parsing).
+    """
+    school_id = roster_school(caller, upload.school_id)
+    activity, school, sessions = _roster_target(db, upload.activity_id, school_id)
+    check_window(activity, utcnow())
+    pupil = model.Role.PUPIL
+    audience = check_audience(
+        activity.title, pupil, sorted(activity.for_whom), activity.is_for(pupil)
+    )
+    if audience:
+        message = f"{audience[0].message} Met een klassenlijst meldt een school leerlingen aan."
+        raise InvalidInput([RuleViolation("activity_id", message)])
+    file = read_roster(
+        upload.content,
+        media_type=upload.media_type,
+        filename=upload.filename,
+        sessions=sessions,
+        max_bytes=upload.max_bytes,
+        max_rows=upload.max_rows,
+        today=local_date(utcnow()),
+    )
+    try:
+        return _sign_up_roster(db, caller, upload, activity, school, file)
+    except IntegrityError:  # the same pupils uploaded at the same moment: decide again
+        return _sign_up_roster(db, caller, upload, activity, school, file)
+
+
+def _roster_target(
+    db: DatabaseHandle, activity_id: str, school_id: str
+) -> tuple[model.Activity, model.School, dict[str, str] | None]:
+    """The activity, the school and (for an info day) its sessions by id with their titles."""
+    with db() as uow:
+        repo = Repository(uow.session)
+        row = repo.activity_row(activity_id)
+        if row is None or row.published_at is None:
+            raise UnknownActivity(activity_id)
+        school = repo.school(school_id)
+        if school is None:
+            raise InvalidInput([RuleViolation("school_id", f"Onbekende school: {school_id}.")])
+        return activity_of(row), school, _session_titles(row)
+
+
+def _session_titles(activity: Activity) -> dict[str, str] | None:
+    if activity.kind != "infoday":
+        return None
+    sessions = activity.details.get("sessions", [])
+    return {s["session_id"]: s.get("title", s["session_id"]) for s in sessions}
+
+
+def _sign_up_roster(
+    db: DatabaseHandle,
+    caller: Caller,
+    upload: RosterUpload,
+    activity: model.Activity,
+    school: model.School,
+    file: roster.Roster,
+) -> dict[str, Any]:
+    now = utcnow()
+    problems = list(file.problems)
+    accepted: list[tuple[roster.RosterRow, SignUp]] = []
+    for row in file.rows:
+        request = sign_up_request(row, activity.id, school.id)
+        try:
+            accepted.append((row, decide_sign_up(caller, request, activity, school, (), now)))
+        except InvalidSignUp as refused:
+            problems += row_problems(row, refused.violations)
+    with db() as uow:
+        repo = Repository(uow.session)
+        current = repo.published_activity(activity.id)  # it may have changed while we read
+        if current is None:
+            raise UnknownActivity(activity.id)
+        check_window(current, now)
+        known = KnownPupils(repo.known_pupils(school.id, activity.id))
+        decisions, duplicates = decide_rows([r for r, _ in accepted], known, activity.title)
+        problems += duplicates
+        if problems and (not upload.valid_rows_only or any(p.field == "columns" for p in problems)):
+            raise InvalidRoster(problems, file.data_lines)
+        if not upload.dry_run:
+            sign_ups = {row.line: decision for row, decision in accepted}
+            created = _store_roster(uow, repo, decisions, sign_ups, school.id, now)
+            uow.commit()
+            if created:
+                metrics.SIGN_UPS.labels(activity.kind, model.Role.PUPIL).inc(created)
+    counts = RosterCounts.of(decisions)
+    return {
+        "activity_id": activity.id,
+        "school_id": school.id,
+        "dry_run": upload.dry_run,
+        "lines": file.data_lines,
+        "created": counts.created,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "refused": counts.refused,
+        "without_email": sum(
+            1 for d in decisions if d.outcome is not Outcome.REFUSED and not d.row.email
+        ),
+        "refusals": [
+            {"row": d.row.line, "message": d.reason}
+            for d in decisions
+            if d.outcome is Outcome.REFUSED
+        ],
+        "errors": [
+            {"row": p.row, "field": p.field, "message": p.message}
+            for p in sorted(problems, key=lambda p: p.row)
+        ],
+        "warnings": list(file.warnings),
+    }
+
+
+def _store_roster(
+    uow: UnitOfWork,
+    repo: Repository,
+    decisions: Sequence[RowDecision],
+    sign_ups: dict[int, SignUp],
+    school_id: str,
+    now: datetime,
+) -> int:
+    """Write the decisions: new persons, corrected details, new registrations and their
+    `signed_up` events, each table in one statement. Returns the number signed up."""
+    persons: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    registrations: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for decision in decisions:
+        row, pupil = decision.row, decision.pupil
+        if decision.outcome in (Outcome.UNCHANGED, Outcome.REFUSED):
+            continue
+        if pupil is None:
+            person_id = str(uuid.uuid4())
+            persons.append(_roster_person(person_id, row, sign_ups[row.line], school_id, now))
+        else:
+            person_id = pupil.person_id
+            changed = changed_details(row, pupil)
+            if changed.get("student_number"):
+                changed["identity_key"] = student_identity_key(school_id, row.student_number or "")
+            if changed:
+                changes.append({"id": person_id, **changed})
+        if decision.outcome is Outcome.CREATED:
+            sign_up = sign_ups[row.line]
+            registration_id = str(uuid.uuid4())
+            registrations.append(
+                {
+                    "id": registration_id,
+                    "activity_id": sign_up.activity.id,
+                    "person_id": person_id,
+                    "school_id": school_id,
+                    "status": model.RegistrationStatus.SIGNED_UP,
+                    "preferences": sign_up.preferences.as_dict(),
+                    "consent": sign_up.consent,
+                    "legal_basis": sign_up.legal_basis,
+                    "created_at": now,
+                }
+            )
+            events.append(signed_up_payload(sign_up, registration_id, person_id, now))
+    repo.insert_persons(persons)
+    repo.update_persons(changes)
+    repo.insert_registrations(registrations)
+    uow.emit_many("signed_up", events)
+    return len(registrations)
+
+
+def _roster_person(
+    person_id: str, row: roster.RosterRow, sign_up: SignUp, school_id: str, now: datetime
+) -> dict[str, Any]:
+    email = row.email.lower() if row.email else None
+    if row.student_number:
+        key = student_identity_key(school_id, row.student_number)
+    else:
+        key = identity_key(school_id, email, row.first_name, row.full_last_name, row.date_of_birth)
+    return {
+        "id": person_id,
+        "role": model.Role.PUPIL,
+        "first_name": row.first_name,
+        "last_name": row.full_last_name,
+        "email": email,
+        "date_of_birth": row.date_of_birth,
+        "school_id": school_id,
+        "school_year": row.school_year,
+        "municipality": sign_up.municipality,
+        "phase": sign_up.phase,
+        "parent_email": row.parent_email,
+        "created_at": now,
+        "identity_key": key,
+        "student_number": row.student_number,
+    }
+
+
+def roster_template(db: DatabaseHandle, activity_id: str, file_format: roster.FileFormat) -> bytes:
+    """The roster template for an activity (with the choice columns for an info day)."""
+    with db() as uow:
+        row = Repository(uow.session).activity_row(activity_id)
+        if row is None or row.published_at is None:
+            raise UnknownActivity(activity_id)
+        sessions = _session_titles(row)
+    return template_xlsx(sessions) if file_format == "xlsx" else template_csv(sessions)

@@ -13,15 +13,22 @@ from registration.schemas import (
     ActivityIn,
     ActivityListOut,
     ActivityOut,
+    HistoryIn,
+    HistoryOut,
     PlanOut,
     ProblemOut,
     RegistrationListOut,
     RegistrationOut,
     RegistrationQuery,
     RoomListsOut,
+    RosterQuery,
+    RosterResultOut,
+    SchoolIn,
     SchoolListOut,
     SignUpIn,
 )
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 PROBLEM = {"application/problem+json": {"schema": "ProblemOut"}}
 
@@ -32,8 +39,8 @@ def _problems(*codes: int) -> dict[str, Any]:
         401: "No or unknown API key",
         403: "Not allowed for this key",
         404: "Not found (or not yours)",
-        409: "Conflict: already signed up, sign-up not open (yet), or the activity is in use "
-        "or cancelled; `detail` says what is in the way",
+        409: "Conflict: already signed up, sign-up not open (yet), the activity is in use "
+        "or cancelled, or (history) not historical; `detail` says what is in the way",
         412: "If-Match names an older version: fetch the activity again",
         413: "Request body too large",
         415: "Not JSON",
@@ -104,6 +111,143 @@ def _sign_up_per_role(schemas: dict[str, Any]) -> None:
     }
 
 
+def _roster_paths(spec: APISpec, security: list[dict], activity_id: dict[str, Any]) -> None:
+    """The class roster upload and its templates (docs/rosters.md)."""
+    roster_problems = _problems(401, 403, 404, 409, 413, 415, 422)
+    roster_problems["413"]["description"] = "The file is over the size or pupil limit"
+    roster_problems["415"]["description"] = "Not CSV, XLSX or a form, or a file that is no table"
+    roster_problems["422"]["description"] = (
+        "The file must change: each line to fix is in `errors` ({row, field, message}) and "
+        "nothing is stored; or it makes no roster (no header, no pupils), or school_id is "
+        "missing (operator)"
+    )
+    spec.path(
+        path="/activities/{activity_id}/rosters",
+        operations={
+            "post": {
+                "summary": "Sign a class up from its roster (CSV or XLSX; school, or operator "
+                "with school_id)",
+                "description": "The file as the school system exports it (Magister, Somtoday) "
+                "or the template: CSV (UTF-8 with or without BOM, Windows-1252; `;`, `,` or "
+                "tab) or XLSX, as the body or as the `file` part of a form. Each row is checked "
+                "as a single sign-up, on the school's legal basis (no parent consent round; "
+                "an e-mail address is optional). A file with errors is refused as a whole "
+                "(422, every line to fix in `errors`) unless `valid_rows_only=true`. A pupil "
+                "already signed up (same school and student number, else same name and birth "
+                "date) is not signed up again: `unchanged`, or `updated` when their details "
+                "were corrected. Headers, limits and examples: docs/rosters.md.",
+                "security": security,
+                "parameters": [activity_id, {"in": "query", "schema": RosterQuery}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        XLSX: {"schema": {"type": "string", "format": "binary"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _json("RosterResultOut", "Checked and stored (or, dry_run, checked)"),
+                    **roster_problems,
+                },
+            }
+        },
+    )
+    for suffix, media_type, schema in (
+        ("csv", "text/csv", {"type": "string"}),
+        ("xlsx", XLSX, {"type": "string", "format": "binary"}),
+    ):
+        spec.path(
+            path=f"/activities/{{activity_id}}/rosters/template.{suffix}",
+            operations={
+                "get": {
+                    "summary": f"The roster template as {suffix.upper()} (with the choice "
+                    "columns for an info day)",
+                    "security": security,
+                    "parameters": [activity_id],
+                    "responses": {
+                        "200": {
+                            "description": "A header row and one example line",
+                            "content": {media_type: {"schema": schema}},
+                        },
+                        **_problems(401, 403, 404),
+                    },
+                }
+            },
+        )
+
+
+def _history_paths(spec: APISpec, security: list[dict[str, Any]]) -> None:
+    """Loading a finished season: the schools and institutions, and the participants of a
+    historical activity (publish it with `historical: true` first)."""
+    spec.path(
+        path="/schools/{school_id}",
+        operations={
+            "put": {
+                "summary": "Register or change a school or institution (operator)",
+                "description": "Schools are Tabel 3a's rows; mbo colleges and other institutions "
+                "join them in Tabel 3b. Announced to the other services when new or changed; "
+                "sending the same school again changes nothing.",
+                "security": security,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "school_id",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "SchoolIn"}},
+                },
+                "responses": {
+                    "201": _json("SchoolOut", "Registered"),
+                    "200": _json("SchoolOut", "Already known (changed if the fields differ)"),
+                    **_problems(400, 401, 403, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/activities/{activity_id}/history",
+        operations={
+            "post": {
+                "summary": "Load the participants of a historical activity (operator)",
+                "description": "For a past season: publish the activity with `historical: "
+                "true` (it must be over), then send its participants as they were counted, "
+                "anonymous (no names, no birth dates; an age is kept as its band). All or "
+                "nothing: one bad row refuses the list (422 names each row's field). A key "
+                "sent again with the same fields changes nothing; with other fields it corrects "
+                "the record. Nobody is mailed and nothing is planned; reporting counts them.",
+                "security": security,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "activity_id",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "HistoryIn"}},
+                },
+                "responses": {
+                    "200": _json("HistoryOut", "Loaded: how many were new, corrected, as before"),
+                    **_problems(400, 401, 403, 404, 409, 413, 415, 422),
+                },
+            }
+        },
+    )
+
+
 @cache
 def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
     """The document in OpenAPI 3.1 (/openapi.json), or 3.0.3 for Swagger UI 4 (/docs)."""
@@ -138,6 +282,10 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
         ("RoomListsOut", RoomListsOut),
         ("SchoolListOut", SchoolListOut),
         ("RegistrationListOut", RegistrationListOut),
+        ("RosterResultOut", RosterResultOut),
+        ("SchoolIn", SchoolIn),
+        ("HistoryIn", HistoryIn),
+        ("HistoryOut", HistoryOut),
     ):
         spec.components.schema(name, schema=schema)
     security = [{"apiKey": []}]
@@ -367,6 +515,8 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
             },
         },
     )
+    _roster_paths(spec, security, _path_parameters["activity_id"])
+    _history_paths(spec, security)
     document = spec.to_dict()
     _sign_up_per_role(document["components"]["schemas"])
     return document

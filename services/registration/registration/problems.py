@@ -19,6 +19,7 @@ from registration.domain.errors import (
     NoPlanYet,
     NotAllowed,
     NotFound,
+    NotHistorical,
     PreconditionFailed,
     PreconditionRequired,
     RegistrationError,
@@ -27,9 +28,14 @@ from registration.domain.errors import (
     SignUpNotOpenYet,
     Unauthenticated,
 )
+from registration.domain.roster import RosterError, RosterTooLarge, RosterUnreadable
+from registration.domain.roster_sign_up import InvalidRoster
 
 
 def problem_for(error: RegistrationError) -> Problem:
+    roster_problem = _roster_problem(error)
+    if roster_problem is not None:
+        return roster_problem
     match error:
         case Unauthenticated():
             return unauthorized()
@@ -62,6 +68,15 @@ def problem_for(error: RegistrationError) -> Problem:
                 "activity-in-use",
                 "Er zijn al aanmeldingen",
                 " ".join(obstacles) + " Verplaats of annuleer die aanmeldingen eerst.",
+            )
+        case NotHistorical(activity_title=title):
+            return Problem(
+                409,
+                "activity-not-historical",
+                "Geen historische activiteit",
+                f"'{title}' is geen historische activiteit: deelnemers melden zich daar zelf "
+                'aan. Publiceer een voorbije activiteit met "historical": true om haar '
+                "deelnemers te laden.",
             )
         case PreconditionRequired():
             return Problem(
@@ -118,3 +133,29 @@ def problem_for(error: RegistrationError) -> Problem:
                 headers={"Retry-After": str(SchedulingUnavailable.retry_after_seconds)},
             )
     raise TypeError(f"no problem mapped for {type(error).__name__}")  # a bug: map every error
+
+
+def _roster_problem(error: RegistrationError) -> Problem | None:
+    """A class roster's refusals: too large (413), not a table (415), a file that makes no
+    roster (422), lines to fix (422, each in `errors` with its line)."""
+    match error:
+        case RosterTooLarge(message=message):
+            return Problem(413, "roster-too-large", "Bestand te groot", message)
+        case RosterUnreadable(message=message) if error.unsupported_format:
+            return Problem(415, "roster-not-a-table", "Geen tabel", message)
+        case RosterUnreadable(message=message):
+            return Problem(422, "roster-unreadable", "Klassenlijst niet te lezen", message)
+        case InvalidRoster(problems=problems, lines=lines):
+            bad = len({p.row for p in problems})
+            return Problem(
+                422,
+                "roster-invalid",
+                "De klassenlijst klopt niet",
+                f"{bad} van de {lines} regels moeten worden verbeterd (zie errors: regel, kolom, "
+                "wat te doen). Er is niets opgeslagen. Verbeter het bestand en upload het "
+                "opnieuw, of stuur ?valid_rows_only=true om alleen de goede regels aan te melden.",
+                [{"row": p.row, "field": p.field, "message": p.message} for p in problems],
+            )
+        case RosterError(message=message):
+            return Problem(422, "roster-unreadable", "Klassenlijst niet te lezen", message)
+    return None

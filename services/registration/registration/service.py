@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from lob_common.http import Problem, bearer_token, json_response, load, read_json
 from lob_common.messaging import RpcProxy, rpc
 from lob_common.providers import ApiHandler, Database, ServiceBase, call_with_timeout
 from registration import docs, handlers
+from registration.adapters.roster_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from registration.adapters.tables import Base
 from registration.auth import Scope, authenticate, require
 from registration.domain.caller import Caller
@@ -27,18 +29,26 @@ from registration.domain.errors import (
     SchedulingUnavailable,
     UnknownPerson,
 )
+from registration.domain.roster import MAX_BYTES, MAX_ROWS, too_many_bytes
 from registration.openapi import openapi_document
 from registration.problems import problem_for
 from registration.schemas import (
     ActivityIn,
     ActivityListOut,
     ActivityOut,
+    HistoryIn,
+    HistoryOut,
     PlanOut,
     RegistrationListOut,
     RegistrationOut,
     RegistrationQuery,
     RoomListsOut,
+    RosterQuery,
+    RosterResultOut,
+    SchoolIn,
     SchoolListOut,
+    SchoolOut,
+    school_from,
 )
 from registration.views import room_lists_csv
 
@@ -80,12 +90,56 @@ def with_etag(response: Response, etag: str) -> Response:
     return response
 
 
+def download(content: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        content,
+        mimetype=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def csv_file(text: str, filename: str) -> Response:
     return Response(
         text,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+# --- class rosters: the file from the request --------------------------------------------------
+
+ROSTER_MEDIA_TYPES = (CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, "multipart/form-data")
+MULTIPART_SLACK = 64 * 1024  # the form's boundaries and part headers around the file
+
+
+def roster_file(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:
+    """The uploaded file's bytes, media type and name: the body (text/csv, XLSX), or a
+    multipart form's `file` part. Over `max_bytes`: 413 before reading further."""
+    if request.mimetype not in ROSTER_MEDIA_TYPES:
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Verkeerd formaat",
+            "Stuur de klassenlijst als text/csv, als Excel-werkmap "
+            f"({XLSX_MEDIA_TYPE}) of als formulier (multipart/form-data) met het deel 'file'.",
+        )
+    multipart = request.mimetype == "multipart/form-data"
+    request.max_content_length = max_bytes + (MULTIPART_SLACK if multipart else 0)
+    try:
+        if not multipart:
+            return request.get_data(cache=False), request.mimetype, None
+        upload = request.files.get("file")
+        if upload is None:
+            raise Problem(
+                422,
+                "validation-error",
+                "De invoer klopt niet",
+                "Stuur het bestand in het formulierdeel 'file'.",
+                [{"field": "file", "message": "Voeg het bestand toe als deel 'file'."}],
+            )
+        return upload.read(max_bytes + 1), upload.mimetype, upload.filename
+    except RequestEntityTooLarge:
+        raise too_many_bytes(max_bytes) from None
 
 
 class RegistrationService(ServiceBase):
@@ -141,6 +195,25 @@ class RegistrationService(ServiceBase):
         self._caller(request, Scope.READ_SCHOOLS)
         return reply(SchoolListOut(), {"schools": handlers.list_schools(self.db)})
 
+    @http("PUT", "/schools/<string:school_id>")
+    def put_school(self, request: Request, school_id: str) -> Response:
+        """Register a school or institution, or change it (operator); announced when new or
+        changed (school_registered)."""
+        self._caller(request, Scope.WRITE_SCHOOLS)
+        data = load(SchoolIn(), read_json(request))
+        school, new = handlers.put_school(self.db, school_from(school_id, data))
+        location = {"Location": f"/schools/{school.id}"}
+        return reply(SchoolOut(), school, 201 if new else 200, location)
+
+    @http("POST", "/activities/<string:activity_id>/history")
+    def load_history(self, request: Request, activity_id: str) -> Response:
+        """The participants of a historical activity (operator): a finished season, loaded."""
+        self._caller(request, Scope.IMPORT_HISTORY)
+        data = load(HistoryIn(), read_json(request))
+        return reply(
+            HistoryOut(), handlers.record_history(self.db, activity_id, data["participants"])
+        )
+
     @http("GET", "/activities")
     def list_activities(self, request: Request) -> Response:
         self._caller(request, Scope.READ_CATALOGUE)
@@ -168,6 +241,38 @@ class RegistrationService(ServiceBase):
         reason = request.args.get("reason", "")
         view, etag = handlers.cancel_activity(self.db, activity_id, reason)
         return with_etag(reply(ActivityOut(), view), etag)
+
+    @http("POST", "/activities/<string:activity_id>/rosters")
+    def upload_roster(self, request: Request, activity_id: str) -> Response:
+        """Sign a class up from its roster (CSV or XLSX): docs/rosters.md."""
+        caller = self._caller(request, Scope.UPLOAD_ROSTERS)
+        query = load(RosterQuery(), request.args.to_dict())
+        max_bytes = int(self.config.get("ROSTER_MAX_BYTES", MAX_BYTES))
+        content, media_type, filename = roster_file(request, max_bytes)
+        upload = handlers.RosterUpload(
+            activity_id,
+            content,
+            media_type,
+            filename,
+            school_id=query.get("school_id"),
+            valid_rows_only=query["valid_rows_only"],
+            dry_run=query["dry_run"],
+            max_bytes=max_bytes,
+            max_rows=int(self.config.get("ROSTER_MAX_ROWS", MAX_ROWS)),
+        )
+        return reply(RosterResultOut(), handlers.upload_roster(self.db, caller, upload))
+
+    @http("GET", "/activities/<string:activity_id>/rosters/template.csv")
+    def roster_template_csv(self, request: Request, activity_id: str) -> Response:
+        self._caller(request, Scope.UPLOAD_ROSTERS)
+        content = handlers.roster_template(self.db, activity_id, "csv")
+        return download(content, CSV_MEDIA_TYPE, f"klassenlijst-{activity_id}.csv")
+
+    @http("GET", "/activities/<string:activity_id>/rosters/template.xlsx")
+    def roster_template_xlsx(self, request: Request, activity_id: str) -> Response:
+        self._caller(request, Scope.UPLOAD_ROSTERS)
+        content = handlers.roster_template(self.db, activity_id, "xlsx")
+        return download(content, XLSX_MEDIA_TYPE, f"klassenlijst-{activity_id}.xlsx")
 
     def _plan_call(self, method: Any, activity_id: str, *args: Any) -> Any:
         """Ask scheduling (which owns plans); None from it means no plan yet."""

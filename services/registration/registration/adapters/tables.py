@@ -71,6 +71,9 @@ class Activity(Base):
     # Sessions, rounds, workshops, buses, stops: the structure scheduling needs, as published.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A past activity loaded with its participants (POST /activities/{id}/history): nobody
+    # signs up, scheduling never plans it, notifications never mails about it.
+    historical: Mapped[bool] = mapped_column(default=False)
 
 
 class Person(Base):
@@ -80,7 +83,8 @@ class Person(Base):
     role: Mapped[str] = mapped_column(String(16))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(254))
+    # None only for a pupil a school signed up by roster without an address (its legal basis).
+    email: Mapped[str | None] = mapped_column(String(254))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
     school_year: Mapped[int | None]
@@ -92,8 +96,14 @@ class Person(Base):
     # person per school, so a sign-up from one school never matches another school's pupil,
     # and two identical sign-ups at once cannot make two records.
     identity_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The school's own number for a pupil (Stamnummer), from a class roster: a re-upload finds
+    # the same pupil by it (digits without leading zeros, as domain.roster reads it).
+    student_number: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_persons_email", "email"),)
+    __table_args__ = (
+        Index("ix_persons_email", "email"),
+        Index("ix_persons_school_student_number", "school_id", "student_number"),
+    )
 
 
 class Registration(Base):
@@ -112,6 +122,10 @@ class Registration(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the data may be processed when it is not the person's own sign-up (with a parent's
+    # consent under 16): "school" for a pupil the school signed up by class roster
+    # (domain.model.LegalBasis); NULL for other sign-ups.
+    legal_basis: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_registrations_idempotency_key"),
@@ -127,4 +141,27 @@ class Registration(Base):
         ),
         # The lists page through registrations in this order.
         Index("ix_registrations_created_at_id", "created_at", "id"),
+    )
+
+
+class HistoricalParticipant(Base):
+    """One participant of a historical activity as an operator loaded it: anonymous (no person,
+    no name, no birth date), only what the region's tables count. `import_key` is the caller's
+    key for the participant, so loading the same list again changes nothing."""
+
+    __tablename__ = "historical_participants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
+    import_key: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    phase: Mapped[str | None] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    attended: Mapped[bool | None]
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("activity_id", "import_key", name="uq_historical_participants_key"),
     )

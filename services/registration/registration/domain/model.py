@@ -56,6 +56,13 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class LegalBasis(StrEnum):
+    """Why registration may process a sign-up's personal data, when it is not the default
+    (the person's own sign-up, with a parent's consent under 16): stored per registration."""
+
+    SCHOOL = "school"  # a school signs its own pupils up (a class roster): no consent round
+
+
 class Consent(StrEnum):
     """A parent's consent for processing a pupil's data (AVG: pupils under 16)."""
 
@@ -149,6 +156,14 @@ class SignUpRequest:
     phase: str | None = None
     parent_email: str | None = None
     preferences: Preferences = field(default_factory=Preferences)
+    # Set by a school's roster upload only (never read from a single sign-up's body).
+    legal_basis: LegalBasis | None = None
+
+    @property
+    def on_school_basis(self) -> bool:
+        """The school signs its pupil up under its own legal basis: no parent consent round,
+        and an e-mail address is not required (the school is told instead)."""
+        return self.legal_basis is LegalBasis.SCHOOL
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> SignUpRequest:
