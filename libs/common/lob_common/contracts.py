@@ -469,12 +469,15 @@ def payload_json(event: Event) -> dict[str, Any]:
     return _schema(event.event_type).dump(event.payload)
 
 
+_ENVELOPE = _Envelope()  # one instance, as _schema's: building one costs more than a load
+
+
 def parse_event(body: Any, expected_type: str | None = None) -> Event:
     """Validate a received message body; raise MalformedEvent saying exactly what is wrong."""
     if not isinstance(body, dict):
         raise MalformedEvent(f"message body is a {type(body).__name__}, not a JSON object")
     try:
-        envelope = _Envelope().load(body)
+        envelope = _ENVELOPE.load(body)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid envelope: {_flatten(exc.messages)}") from exc
     contract = CONTRACTS[envelope["event_type"]]

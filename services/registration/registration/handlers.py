@@ -922,7 +922,9 @@ def _sign_up_roster(
         "unchanged": counts.unchanged,
         "refused": counts.refused,
         "without_email": sum(
-            1 for d in decisions if d.outcome is not Outcome.REFUSED and not d.row.email
+            1
+            for d in decisions
+            if d.outcome is not Outcome.REFUSED and not (d.row.email or (d.pupil and d.pupil.email))
         ),
         "refusals": [
             {"row": d.row.line, "message": d.reason}
@@ -960,9 +962,9 @@ def _store_roster(
             persons.append(_roster_person(person_id, row, sign_ups[row.line], school_id, now))
         else:
             person_id = pupil.person_id
+            # The identity key stays: a single sign-up with the address it was made with
+            # still finds this person.
             changed = changed_details(row, pupil)
-            if changed.get("student_number"):
-                changed["identity_key"] = student_identity_key(school_id, row.student_number or "")
             if changed:
                 changes.append({"id": person_id, **changed})
         if decision.outcome is Outcome.CREATED:
