@@ -10,7 +10,7 @@ DEV_PACKAGES := libs/testing
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES) $(DEV_PACKAGES))
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format bench migrate lock k8s clean help
+.PHONY: install run test test-fast soak lint format bench migrate lock k8s clean help
 
 help:
 	@echo "make run      install, migrate and start the four services + a local mail sink"
@@ -41,6 +41,12 @@ test: install
 test-fast: install
 	$(BIN)/pytest -m "not integration and not e2e"
 
+# The fault suite at soak size: 20 000 sign-ups, 16 clients (override LOB_FAULT_* to change).
+soak: install
+	LOB_FAULT_SIGN_UPS=$${LOB_FAULT_SIGN_UPS:-20000} LOB_FAULT_CLIENTS=$${LOB_FAULT_CLIENTS:-16} \
+	LOB_FAULT_SETTLE_SECONDS=$${LOB_FAULT_SETTLE_SECONDS:-900} \
+	$(BIN)/pytest tests/reliability -rA
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -50,6 +56,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/signup_bench.py
+	$(BIN)/python bench/flood_bench.py
 	$(BIN)/python bench/infoday_bench.py
 	$(BIN)/python bench/orientation_bench.py
 	$(BIN)/python bench/roster_bench.py

@@ -177,9 +177,12 @@ class Supervisor:
     LOB_RUN_DEBUG=1 shows supervisord's own log lines too.
     """
 
-    def __init__(self, var_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, var_dir: Path, env: dict[str, str], log_dir: Path | None = None) -> None:
         self.var_dir = var_dir
         self.env = env
+        # None: every child's output on this process's stdout (`lob run`); a folder: one
+        # <name>.log per child there (the fault tests, which read them when something fails).
+        self.log_dir = log_dir
         self.programs: list[tuple[str, list[str]]] = []
         self.colour = sys.stdout.isatty()
         self._print_lock = threading.Lock()
@@ -236,7 +239,7 @@ class Supervisor:
                 f"stopwaitsecs={grace}",
                 "killasgroup=true",
                 "redirect_stderr=true",
-                "stdout_logfile=/dev/stdout",
+                f"stdout_logfile={self.log_dir / f'{name}.log' if self.log_dir else '/dev/stdout'}",
                 "stdout_logfile_maxbytes=0",
             ]
         return "\n".join(sections) + "\n"

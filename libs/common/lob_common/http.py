@@ -281,18 +281,40 @@ class UnauthenticatedLimiter:
         self.max_addresses = max_addresses
         self._buckets: dict[str, TokenBucket] = {}
 
+    def admit(self, address: str) -> tuple[float, bool]:
+        """(0, reserved) when the address may go on; otherwise (seconds until it may, False).
+
+        An address that has had a 401 pays for its request now, before the answer: checking for a
+        token at admission but taking it only at the 401 let every request in flight through on
+        the same token (a flood of 16 parallel requests got 16 401s per refilled token). A
+        request that does not end in 401 gets its token back (`settle`).
+        """
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            return 0.0, False
+        if bucket.can_consume(1):
+            return 0.0, True
+        return max(bucket.expected_time(1), 0.001), False
+
+    def settle(self, address: str, reserved: bool, unauthenticated: bool) -> None:
+        """The answer went out: count a 401 that was not paid for, refund one that was not 401."""
+        if unauthenticated and not reserved:
+            bucket = self._buckets.get(address)
+            if bucket is None:
+                self._forget_refilled()
+                bucket = self._buckets[address] = TokenBucket(self.per_second, self.burst)
+            bucket.can_consume(1)
+        elif reserved and not unauthenticated and (bucket := self._buckets.get(address)):
+            bucket._tokens = min(bucket.capacity, bucket._tokens + 1)  # kombu has no refund
+
     def retry_after(self, address: str) -> float:
-        """0 when the address may go on; otherwise the seconds until it may."""
+        """0 when the address may go on; otherwise the seconds until it may (takes nothing)."""
         bucket = self._buckets.get(address)
         return bucket.expected_time(1) if bucket else 0.0
 
     def count(self, address: str) -> None:
-        """The address just got a 401."""
-        bucket = self._buckets.get(address)
-        if bucket is None:
-            self._forget_refilled()
-            bucket = self._buckets[address] = TokenBucket(self.per_second, self.burst)
-        bucket.can_consume(1)
+        """The address just got a 401 (not reserved at admission)."""
+        self.settle(address, reserved=False, unauthenticated=True)
 
     def _forget_refilled(self) -> None:
         """Keep memory bounded: drop addresses whose allowance is whole again, then the oldest."""
@@ -333,7 +355,12 @@ class HttpGuard:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         address = self.source_address(environ)
-        refusal, reason = self._refusal(environ, address)
+        refusal, reason = self._refusal(environ)
+        reserved = False
+        if refusal is None:
+            retry_after, reserved = self.limiter.admit(address)
+            if retry_after > 0:
+                refusal, reason = too_many_requests(retry_after), "rate_limited"
         if refusal is not None:
             metrics.HTTP_REJECTED.labels(reason).inc()
             if reason != "rate_limited" and CLOSE_CONNECTION in environ:
@@ -341,16 +368,12 @@ class HttpGuard:
             return refusal.response()(environ, start_response)
 
         def counting_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            if status.startswith("401"):
-                self.limiter.count(address)
+            self.limiter.settle(address, reserved, unauthenticated=status.startswith("401"))
             return start_response(status, headers, exc_info)
 
         return self.app(environ, counting_start_response)
 
-    def _refusal(self, environ: dict[str, Any], address: str) -> tuple[Problem | None, str]:
-        retry_after = self.limiter.retry_after(address)
-        if retry_after > 0:
-            return too_many_requests(retry_after), "rate_limited"
+    def _refusal(self, environ: dict[str, Any]) -> tuple[Problem | None, str]:
         if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
             return length_required(), "chunked_body"
         try:

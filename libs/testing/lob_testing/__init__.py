@@ -224,7 +224,25 @@ def vhost_of(amqp_uri: str) -> str:
 def vhost_queues(amqp_uri: str) -> list[dict[str, Any]]:
     """Every queue of the URI's vhost with its counts, from the management API."""
     vhost = quote(vhost_of(amqp_uri), safe="")
-    response = requests.get(f"{RABBIT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=10)
+    try:
+        response = requests.get(f"{RABBIT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=10)
+    except requests.ConnectionError:
+        # No management plugin: the CLI gives the same counts (and without the API's lag).
+        listed = subprocess.run(
+            [
+                *("rabbitmqctl", "-q", "list_queues", "-p", vhost_of(amqp_uri)),
+                *("--no-table-headers", "name", "messages"),
+                *("messages_ready", "messages_unacknowledged"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        fields = ("messages", "messages_ready", "messages_unacknowledged")
+        return [
+            {"name": name, **dict(zip(fields, map(int, counts), strict=True))}
+            for name, *counts in (line.split("\t") for line in listed.splitlines() if line)
+        ]
     response.raise_for_status()
     return response.json()
 
@@ -372,20 +390,35 @@ class TcpProxy:
                 return
             upstream = eventlet.connect(self.target)
             self._sockets += [client, upstream]
-            self._threads.append(eventlet.spawn(self._pipe, client, upstream))
-            self._threads.append(eventlet.spawn(self._pipe, upstream, client))
+            pair: dict[str, Any] = {"sockets": (client, upstream), "ended": False}
+            there = eventlet.spawn(self._pipe, client, upstream)
+            back = eventlet.spawn(self._pipe, upstream, client)
+            there.link(self._ended, pair, back)
+            back.link(self._ended, pair, there)
+            self._threads += [there, back]
 
     @staticmethod
     def _pipe(source: Any, sink: Any) -> None:
-        try:
+        with suppress(OSError, EOFError):  # the other side went away
             while data := source.recv(65536):
                 sink.sendall(data)
-        except (OSError, EOFError):  # the other direction closed both sockets
-            pass
-        finally:
-            for sock in (source, sink):
-                with suppress(OSError):
-                    sock.close()
+
+    @staticmethod
+    def _ended(_thread: Any, pair: dict[str, Any], peer: Any) -> None:
+        """One direction ended: stop the other, then close both sockets (in that order).
+
+        The other direction waits in recv on one of the sockets; closing it under that wait
+        would leave eventlet's hub listening on a closed descriptor, and the next socket that gets
+        the same number (a database connection of the test, say) fails with "Second simultaneous
+        read on fileno N".
+        """
+        if pair["ended"]:
+            return
+        pair["ended"] = True
+        peer.kill()
+        for sock in pair["sockets"]:
+            with suppress(OSError):
+                sock.close()
 
 
 def publish_event(
