@@ -67,9 +67,13 @@ DUTCH_WORDS = {
     "mbo_student": "mbo-student",
     "signed_up": "aangemeld",
     "cancelled": "afgemeld",
+    "pending_consent": "wacht op toestemming",
+    "withdrawn": "vervallen",
     "not_required": "niet nodig",
     "pending": "gevraagd",
     "given": "gegeven",
+    "refused": "geweigerd",
+    "expired": "verlopen",
 }
 REGISTRATIONS_CSV_HEADER = [
     "Achternaam",

@@ -211,10 +211,10 @@ class Repository:
 
     def active_registration(self, activity_id: str, person_id: str) -> Registration | None:
         return self.session.scalar(
-            select(Registration).filter_by(
-                activity_id=activity_id,
-                person_id=person_id,
-                status=model.RegistrationStatus.SIGNED_UP,
+            select(Registration).where(
+                Registration.activity_id == activity_id,
+                Registration.person_id == person_id,
+                Registration.status.in_(model.ACTIVE_STATUSES),
             )
         )
 
@@ -254,8 +254,9 @@ class Repository:
     def active_sign_ups(self, activity_id: str) -> list[Registration]:
         return list(
             self.session.scalars(
-                select(Registration).filter_by(
-                    activity_id=activity_id, status=model.RegistrationStatus.SIGNED_UP
+                select(Registration).where(
+                    Registration.activity_id == activity_id,
+                    Registration.status.in_(model.ACTIVE_STATUSES),
                 )
             )
         )
@@ -327,7 +328,9 @@ class Repository:
             activity_id=sign_up.activity.id,
             person_id=person.id,
             school_id=person.school_id,
-            status=model.RegistrationStatus.SIGNED_UP,
+            status=model.RegistrationStatus.PENDING_CONSENT
+            if sign_up.consent is model.Consent.PENDING
+            else model.RegistrationStatus.SIGNED_UP,
             preferences=sign_up.preferences.as_dict(),
             consent=sign_up.consent,
             idempotency_key=idempotency_key,

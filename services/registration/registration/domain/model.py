@@ -54,6 +54,14 @@ DEFAULT_AUDIENCE = {
 class RegistrationStatus(StrEnum):
     SIGNED_UP = "signed_up"
     CANCELLED = "cancelled"
+    # A self sign-up under 16 waiting for a parent (docs/consent.md): not planned, not counted.
+    PENDING_CONSENT = "pending_consent"
+    # No consent (refused, expired, withdrawn before it was given): void, erased after a grace.
+    WITHDRAWN = "withdrawn"
+
+
+# The statuses that hold a place (one per person and activity).
+ACTIVE_STATUSES = (RegistrationStatus.SIGNED_UP, RegistrationStatus.PENDING_CONSENT)
 
 
 class Consent(StrEnum):
@@ -62,6 +70,9 @@ class Consent(StrEnum):
     NOT_REQUIRED = "not_required"
     PENDING = "pending"
     GIVEN = "given"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from registration.domain.errors import (
     SignUpNotOpenYet,
 )
 from registration.domain.model import (
+    ACTIVE_STATUSES,
     Activity,
     Consent,
     Preferences,
     PriorRegistration,
-    RegistrationStatus,
     Role,
     School,
     SignUpRequest,
@@ -185,7 +185,7 @@ def decide_sign_up(
     if not activity.is_open(now):
         raise SignUpClosed(activity.title, activity.closes_at)
     if any(
-        p.activity_id == activity.id and p.status == RegistrationStatus.SIGNED_UP for p in prior
+        p.activity_id == activity.id and p.status in ACTIVE_STATUSES for p in prior
     ):
         raise AlreadySignedUp(activity.title)
     return SignUp(
