@@ -589,6 +589,7 @@ class RoomListsOut(Schema):
 
 
 class FieldError(Schema):
+    row = fields.Integer(metadata={"description": "A file's line, as Excel shows it."})
     field = fields.String(required=True)
     message = fields.String(required=True, metadata={"description": "Dutch, for people."})
 

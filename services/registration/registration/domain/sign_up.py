@@ -184,9 +184,7 @@ def decide_sign_up(
         raise SignUpNotOpenYet(activity.title, activity.sign_up_opens_at)
     if not activity.is_open(now):
         raise SignUpClosed(activity.title, activity.closes_at)
-    if any(
-        p.activity_id == activity.id and p.status in ACTIVE_STATUSES for p in prior
-    ):
+    if any(p.activity_id == activity.id and p.status in ACTIVE_STATUSES for p in prior):
         raise AlreadySignedUp(activity.title)
     return SignUp(
         activity=activity,
