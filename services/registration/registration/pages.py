@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
 from lob_common.timeutil import local
@@ -58,7 +58,7 @@ def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
+        undefined=ChainableUndefined,  # a programme has the fields of its kind only
     )
     env.filters["day"] = dutch_day
     env.filters["clock"] = clock
