@@ -12,26 +12,36 @@ CPU time (steadier than wall time on a shared machine), the split
 between reading the file (`read_table`) and checking the rows (`parse_roster`), and the peak
 memory Python allocated for one read (tracemalloc, a separate run, since tracing slows it).
 
-The full upload (checked and stored in one transaction, SQLite and PostgreSQL) is measured by
-the endpoint's benchmark; this is the parsing part of it.
+The upload (`--part upload`) measures the endpoint end to end: the registration service runs
+as its own process (as `make run` starts it, in an isolated vhost and a fresh database: SQLite,
+and an isolated PostgreSQL database), and a client POSTs a Magister-style CSV of 300 and 5000
+pupils of one school (no problems in it) to /activities/{id}/rosters: read, every row checked
+with the sign-up rules, matched against the school's known pupils, stored with its `signed_up`
+events in one transaction, answered. Timed is the HTTP request, client side: the first upload
+(every pupil new), the same file again (every pupil unchanged) and a dry run. Each repeat uses
+another school of the demo region, so every first upload really creates its pupils.
 
-    .venv/bin/python bench/roster_bench.py [--repeat N] [--sizes 300,5000]
+    .venv/bin/python bench/roster_bench.py [--part parser|upload|all] [--repeat N]
+        [--sizes 300,5000] [--databases sqlite,postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import random
 import statistics
+import tempfile
 import time
 import tracemalloc
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
+import requests
 
 from registration.adapters.roster_files import CELLS_PER_LINE, read_roster, read_table
 from registration.domain.roster import parse_roster
@@ -156,12 +166,118 @@ def measure(data: bytes, sessions: dict[str, str] | None, repeat: int) -> dict[s
     }
 
 
+# --- the endpoint, end to end ------------------------------------------------------------------
+
+UPLOAD_SCHOOLS = ["farel-college", "het-element", "muurhuizen", "vmbo-trivium", "t-atrium"]
+
+
+def clean_roster(n: int, seed: int) -> bytes:
+    """A Magister-style CSV of `n` pupils without problems (distinct names and birth dates)."""
+    rows = pupils(n, seed=seed, with_choices=False)
+    seen: set[tuple[object, ...]] = set()
+    for i, row in enumerate(rows):
+        row[1] = FIRST[i % len(FIRST)]
+        born = date(2010, 1, 1) + timedelta(days=i % 700)
+        while (row[1], row[2], row[3], born) in seen:
+            born += timedelta(days=1)
+        row[5] = born
+        seen.add((row[1], row[2], row[3], born))
+    return as_csv(rows, HEADER, "utf-8-sig")
+
+
+def upload_results(sizes: list[int], repeat: int, database: str) -> dict[str, dict[str, float]]:
+    from lob_testing import OPERATOR_KEY, isolated_postgres_database, isolated_vhost
+    from lob_testing.local import LocalSystem
+
+    operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    results: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        amqp_uri = stack.enter_context(isolated_vhost())
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        system = LocalSystem(root, amqp_uri)
+        if database == "postgresql":
+            system.env["REGISTRATION_DATABASE_URL"] = stack.enter_context(
+                isolated_postgres_database()
+            )
+        stack.callback(system.stop_all)
+        system.lob("seed-demo")
+        system.start("registration")
+        url = system.url("registration")
+        starts = datetime.now().astimezone() + timedelta(days=60)
+        for n in sizes:
+            requests.post(
+                f"{url}/activities",
+                headers=operator,
+                json={
+                    "id": f"bench-{n}",
+                    "kind": "career_event",
+                    "title": f"Klassenlijsten {n}",
+                    "starts_at": starts.isoformat(),
+                    "ends_at": (starts + timedelta(hours=3)).isoformat(),
+                },
+                timeout=60,
+            ).raise_for_status()
+        for n in sizes:
+            data = clean_roster(n, seed=n)
+            timings: dict[str, list[float]] = {"created": [], "unchanged": [], "dry_run": []}
+            for school in UPLOAD_SCHOOLS[:repeat]:
+                for what, params in (
+                    ("dry_run", {"dry_run": "true"}),
+                    ("created", {}),
+                    ("unchanged", {}),
+                ):
+                    began = time.perf_counter()
+                    answer = requests.post(
+                        f"{url}/activities/bench-{n}/rosters",
+                        params={"school_id": school, **params},
+                        headers={**operator, "Content-Type": "text/csv"},
+                        data=data,
+                        timeout=300,
+                    )
+                    took = time.perf_counter() - began
+                    body = answer.json()
+                    expected = n if what != "unchanged" else 0
+                    if answer.status_code != 200 or body["created"] != expected:
+                        raise RuntimeError(f"{what} {n}: {answer.status_code} {answer.text[:500]}")
+                    timings[what].append(took)
+            results[f"{database}-{n}"] = {
+                "bytes": len(data),
+                "pupils": n,
+                **{f"{what}_best_s": min(t) for what, t in timings.items()},
+                **{f"{what}_median_s": statistics.median(t) for what, t in timings.items()},
+            }
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--part", choices=("parser", "upload", "all"), default="all")
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="300,5000")
+    parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.part in ("upload", "all"):
+        uploads = {}
+        print(
+            "| database, pupils | KiB | first upload (created) best / median s "
+            "| same file again (unchanged) | dry run |"
+        )
+        print("|---|---|---|---|---|")
+        for database in args.databases.split(","):
+            for name, r in upload_results(sizes, min(args.repeat, 5), database).items():
+                uploads[name] = r
+                print(
+                    f"| {name} | {r['bytes'] / 1024:.0f} "
+                    f"| {r['created_best_s']:.2f} / {r['created_median_s']:.2f} "
+                    f"| {r['unchanged_best_s']:.2f} / {r['unchanged_median_s']:.2f} "
+                    f"| {r['dry_run_best_s']:.2f} / {r['dry_run_median_s']:.2f} |"
+                )
+        RESULTS.mkdir(exist_ok=True)
+        stamp = {"date": date.today().isoformat(), "repeat": args.repeat, "uploads": uploads}
+        (RESULTS / "roster-upload.json").write_text(json.dumps(stamp, indent=2))
+    if args.part == "upload":
+        return
     results = {}
     print("| file | KiB | pupils | problems | best s | median s | CPU s | read s | check s | MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -8,6 +8,7 @@ needs a new major version and consumers that know it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -465,13 +466,13 @@ def dump_event(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "producer": event.producer,
         "correlation_id": event.correlation_id,
-        "payload": contract.schema().dump(event.payload),
+        "payload": _schema(contract.event_type).dump(event.payload),
     }
 
 
 def payload_json(event: Event) -> dict[str, Any]:
     """The payload in its JSON form (ISO strings for times), e.g. to store in a JSON column."""
-    return _contract(event.event_type).schema().dump(event.payload)
+    return _schema(event.event_type).dump(event.payload)
 
 
 def parse_event(body: Any, expected_type: str | None = None) -> Event:
@@ -509,9 +510,17 @@ def _contract(event_type: str) -> Contract:
         raise MalformedEvent(f"unknown event type {event_type!r}") from None
 
 
+@functools.cache
+def _schema(event_type: str) -> Schema:
+    """One schema instance per contract: building one (fields deep-copied, nested schemas made)
+    costs more than loading a payload, and a roster emits thousands of events at once.
+    Loading and dumping keep no state on the instance."""
+    return _contract(event_type).schema()
+
+
 def _load_payload(contract: Contract, payload: Any) -> dict[str, Any]:
     try:
-        return contract.schema().load(payload)
+        return _schema(contract.event_type).load(payload)
     except ValidationError as exc:
         raise MalformedEvent(
             f"invalid {contract.event_type} payload: {_flatten(exc.messages)}"

@@ -43,6 +43,7 @@ class Scope(StrEnum):
     PUBLISH_ACTIVITIES = "catalogue:write"
     READ_SCHOOLS = "schools:read"
     SIGN_UP = "registrations:write"
+    UPLOAD_ROSTERS = "rosters:write"  # sign a class up from a file (and get its template)
     CANCEL = "registrations:cancel"
     READ_REGISTRATIONS = "registrations:read"
     READ_PROGRAMMES = "programmes:read"
@@ -59,6 +60,7 @@ SCOPES: dict[CallerRole, frozenset[Scope]] = {
             Scope.READ_CATALOGUE,
             Scope.READ_SCHOOLS,
             Scope.SIGN_UP,
+            Scope.UPLOAD_ROSTERS,
             Scope.CANCEL,
             Scope.READ_REGISTRATIONS,
             Scope.READ_PROGRAMMES,

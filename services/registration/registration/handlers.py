@@ -11,7 +11,9 @@ import base64
 import binascii
 import hashlib
 import json
+import uuid
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,10 +30,14 @@ from registration.adapters.participants import ParticipantStore
 from registration.adapters.repository import (
     RegistrationFilter,
     Repository,
+    activity_of,
+    identity_key,
     school_of,
+    student_identity_key,
 )
+from registration.adapters.roster_files import read_roster, template_csv, template_xlsx
 from registration.adapters.tables import Activity, Person, Registration, School
-from registration.domain import model
+from registration.domain import model, roster
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.catalogue import obstacles_to_update
 from registration.domain.errors import (
@@ -39,15 +45,28 @@ from registration.domain.errors import (
     ActivityInUse,
     IdempotencyKeyReused,
     InvalidInput,
+    InvalidSignUp,
     NotAllowed,
     PreconditionFailed,
     PreconditionRequired,
     UnknownActivity,
     UnknownRegistration,
 )
-from registration.domain.rules import RuleViolation, age_band, age_on
+from registration.domain.roster_sign_up import (
+    InvalidRoster,
+    KnownPupils,
+    Outcome,
+    RosterCounts,
+    RowDecision,
+    changed_details,
+    decide_rows,
+    row_problems,
+    sign_up_request,
+)
+from registration.domain.rules import RuleViolation, age_band, age_on, check_audience
 from registration.domain.sign_up import (
     SignUp,
+    check_window,
     decide_sign_up,
     school_id_for,
     signed_up_payload,
@@ -650,3 +669,244 @@ def room_lists_with_names(db: DatabaseHandle, rooms: list[dict[str, Any]]) -> li
             )
         result.append({**{k: v for k, v in room.items() if k != "pupils"}, "pupils": people})
     return result
+
+
+# --- class rosters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterUpload:
+    """A roster as uploaded: the file and what the query asked."""
+
+    activity_id: str
+    content: bytes
+    media_type: str | None = None
+    filename: str | None = None
+    school_id: str | None = None  # ?school_id= (an operator names the school)
+    valid_rows_only: bool = False
+    dry_run: bool = False
+    max_bytes: int = roster.MAX_BYTES
+    max_rows: int = roster.MAX_ROWS
+
+
+def roster_school(caller: Caller, school_id: str | None) -> str:
+    """The school a roster is for: a school key's own; the school an operator names."""
+    if caller.role is CallerRole.SCHOOL:
+        if school_id and school_id != caller.school_id:
+            raise NotAllowed("Een school kan alleen eigen leerlingen aanmelden.")
+        assert caller.school_id
+        return caller.school_id
+    if not school_id:
+        raise InvalidInput(
+            [
+                RuleViolation(
+                    "school_id",
+                    "Geef de school van de klassenlijst: ?school_id= (zie GET /schools).",
+                )
+            ]
+        )
+    return school_id
+
+
+def upload_roster(db: DatabaseHandle, caller: Caller, upload: RosterUpload) -> dict[str, Any]:
+    """Sign a class up from its roster file, in one transaction; returns the counts.
+
+    Each row is checked with the sign-up rules (decide_sign_up, on the school's legal basis).
+    A file with problems stores nothing (InvalidRoster: every problem on its line), unless
+    `valid_rows_only`: then its good rows are stored and the problems reported. `dry_run`
+    answers the same without storing. Known pupils (domain.roster_sign_up) are not signed up
+    twice. The file is read outside the transaction (no connection held while parsing).
+    """
+    school_id = roster_school(caller, upload.school_id)
+    activity, school, sessions = _roster_target(db, upload.activity_id, school_id)
+    check_window(activity, utcnow())
+    pupil = model.Role.PUPIL
+    audience = check_audience(
+        activity.title, pupil, sorted(activity.for_whom), activity.is_for(pupil)
+    )
+    if audience:
+        message = f"{audience[0].message} Met een klassenlijst meldt een school leerlingen aan."
+        raise InvalidInput([RuleViolation("activity_id", message)])
+    file = read_roster(
+        upload.content,
+        media_type=upload.media_type,
+        filename=upload.filename,
+        sessions=sessions,
+        max_bytes=upload.max_bytes,
+        max_rows=upload.max_rows,
+        today=local_date(utcnow()),
+    )
+    try:
+        return _sign_up_roster(db, caller, upload, activity, school, file)
+    except IntegrityError:  # the same pupils uploaded at the same moment: decide again
+        return _sign_up_roster(db, caller, upload, activity, school, file)
+
+
+def _roster_target(
+    db: DatabaseHandle, activity_id: str, school_id: str
+) -> tuple[model.Activity, model.School, dict[str, str] | None]:
+    """The activity, the school and (for an info day) its sessions by id with their titles."""
+    with db() as uow:
+        repo = Repository(uow.session)
+        row = repo.activity_row(activity_id)
+        if row is None or row.published_at is None:
+            raise UnknownActivity(activity_id)
+        school = repo.school(school_id)
+        if school is None:
+            raise InvalidInput([RuleViolation("school_id", f"Onbekende school: {school_id}.")])
+        return activity_of(row), school, _session_titles(row)
+
+
+def _session_titles(activity: Activity) -> dict[str, str] | None:
+    if activity.kind != "infoday":
+        return None
+    sessions = activity.details.get("sessions", [])
+    return {s["session_id"]: s.get("title", s["session_id"]) for s in sessions}
+
+
+def _sign_up_roster(
+    db: DatabaseHandle,
+    caller: Caller,
+    upload: RosterUpload,
+    activity: model.Activity,
+    school: model.School,
+    file: roster.Roster,
+) -> dict[str, Any]:
+    now = utcnow()
+    problems = list(file.problems)
+    accepted: list[tuple[roster.RosterRow, SignUp]] = []
+    for row in file.rows:
+        request = sign_up_request(row, activity.id, school.id)
+        try:
+            accepted.append((row, decide_sign_up(caller, request, activity, school, (), now)))
+        except InvalidSignUp as refused:
+            problems += row_problems(row, refused.violations)
+    with db() as uow:
+        repo = Repository(uow.session)
+        current = repo.published_activity(activity.id)  # it may have changed while we read
+        if current is None:
+            raise UnknownActivity(activity.id)
+        check_window(current, now)
+        known = KnownPupils(repo.known_pupils(school.id, activity.id))
+        decisions, duplicates = decide_rows([r for r, _ in accepted], known, activity.title)
+        problems += duplicates
+        if problems and (not upload.valid_rows_only or any(p.field == "columns" for p in problems)):
+            raise InvalidRoster(problems, file.data_lines)
+        if not upload.dry_run:
+            sign_ups = {row.line: decision for row, decision in accepted}
+            created = _store_roster(uow, repo, decisions, sign_ups, school.id, now)
+            uow.commit()
+            if created:
+                metrics.SIGN_UPS.labels(activity.kind, model.Role.PUPIL).inc(created)
+    counts = RosterCounts.of(decisions)
+    return {
+        "activity_id": activity.id,
+        "school_id": school.id,
+        "dry_run": upload.dry_run,
+        "lines": file.data_lines,
+        "created": counts.created,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "refused": counts.refused,
+        "without_email": sum(
+            1 for d in decisions if d.outcome is not Outcome.REFUSED and not d.row.email
+        ),
+        "refusals": [
+            {"row": d.row.line, "message": d.reason}
+            for d in decisions
+            if d.outcome is Outcome.REFUSED
+        ],
+        "errors": [
+            {"row": p.row, "field": p.field, "message": p.message}
+            for p in sorted(problems, key=lambda p: p.row)
+        ],
+        "warnings": list(file.warnings),
+    }
+
+
+def _store_roster(
+    uow: UnitOfWork,
+    repo: Repository,
+    decisions: Sequence[RowDecision],
+    sign_ups: dict[int, SignUp],
+    school_id: str,
+    now: datetime,
+) -> int:
+    """Write the decisions: new persons, corrected details, new registrations and their
+    `signed_up` events, each table in one statement. Returns the number signed up."""
+    persons: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    registrations: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for decision in decisions:
+        row, pupil = decision.row, decision.pupil
+        if decision.outcome in (Outcome.UNCHANGED, Outcome.REFUSED):
+            continue
+        if pupil is None:
+            person_id = str(uuid.uuid4())
+            persons.append(_roster_person(person_id, row, sign_ups[row.line], school_id, now))
+        else:
+            person_id = pupil.person_id
+            changed = changed_details(row, pupil)
+            if changed.get("student_number"):
+                changed["identity_key"] = student_identity_key(school_id, row.student_number or "")
+            if changed:
+                changes.append({"id": person_id, **changed})
+        if decision.outcome is Outcome.CREATED:
+            sign_up = sign_ups[row.line]
+            registration_id = str(uuid.uuid4())
+            registrations.append(
+                {
+                    "id": registration_id,
+                    "activity_id": sign_up.activity.id,
+                    "person_id": person_id,
+                    "school_id": school_id,
+                    "status": model.RegistrationStatus.SIGNED_UP,
+                    "preferences": sign_up.preferences.as_dict(),
+                    "consent": sign_up.consent,
+                    "legal_basis": sign_up.legal_basis,
+                    "created_at": now,
+                }
+            )
+            events.append(signed_up_payload(sign_up, registration_id, person_id, now))
+    repo.insert_persons(persons)
+    repo.update_persons(changes)
+    repo.insert_registrations(registrations)
+    uow.emit_many("signed_up", events)
+    return len(registrations)
+
+
+def _roster_person(
+    person_id: str, row: roster.RosterRow, sign_up: SignUp, school_id: str, now: datetime
+) -> dict[str, Any]:
+    email = row.email.lower() if row.email else None
+    if row.student_number:
+        key = student_identity_key(school_id, row.student_number)
+    else:
+        key = identity_key(school_id, email, row.first_name, row.full_last_name, row.date_of_birth)
+    return {
+        "id": person_id,
+        "role": model.Role.PUPIL,
+        "first_name": row.first_name,
+        "last_name": row.full_last_name,
+        "email": email,
+        "date_of_birth": row.date_of_birth,
+        "school_id": school_id,
+        "school_year": row.school_year,
+        "municipality": sign_up.municipality,
+        "phase": sign_up.phase,
+        "parent_email": row.parent_email,
+        "created_at": now,
+        "identity_key": key,
+        "student_number": row.student_number,
+    }
+
+
+def roster_template(db: DatabaseHandle, activity_id: str, file_format: roster.FileFormat) -> bytes:
+    """The roster template for an activity (with the choice columns for an info day)."""
+    with db() as uow:
+        row = Repository(uow.session).activity_row(activity_id)
+        if row is None or row.published_at is None:
+            raise UnknownActivity(activity_id)
+        sessions = _session_titles(row)
+    return template_xlsx(sessions) if file_format == "xlsx" else template_csv(sessions)

@@ -31,7 +31,7 @@ from registration.domain.links import (
     token_hash,
     well_formed,
 )
-from registration.domain.model import Consent, RegistrationStatus
+from registration.domain.model import Consent, LegalBasis, RegistrationStatus
 from registration.domain.rules import age_band, age_on
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,7 @@ def apply_outcome(
     for event in outcome.events:
         if event == "consent_given":
             registration.status = outcome.status
-            if hasattr(registration, "legal_basis"):  # the roster's column (0003_roster_pupils)
-                registration.legal_basis = "parental_consent"
+            registration.legal_basis = LegalBasis.PARENTAL_CONSENT
             uow.emit(
                 "consent_given",
                 {

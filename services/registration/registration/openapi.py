@@ -19,6 +19,8 @@ from registration.schemas import (
     RegistrationOut,
     RegistrationQuery,
     RoomListsOut,
+    RosterQuery,
+    RosterResultOut,
     SchoolListOut,
     SignUpIn,
 )
@@ -29,6 +31,8 @@ from registration.schemas_participants import (
     MyRegistrationOut,
     PersonExportOut,
 )
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 PROBLEM = {"application/problem+json": {"schema": "ProblemOut"}}
 
@@ -112,6 +116,78 @@ def _sign_up_per_role(schemas: dict[str, Any]) -> None:
     }
 
 
+def _roster_paths(spec: APISpec, security: list[dict], activity_id: dict[str, Any]) -> None:
+    """The class roster upload and its templates (docs/rosters.md)."""
+    roster_problems = _problems(401, 403, 404, 409, 413, 415, 422)
+    roster_problems["413"]["description"] = "The file is over the size or pupil limit"
+    roster_problems["415"]["description"] = "Not CSV, XLSX or a form, or a file that is no table"
+    roster_problems["422"]["description"] = (
+        "The file must change: each line to fix is in `errors` ({row, field, message}) and "
+        "nothing is stored; or it makes no roster (no header, no pupils), or school_id is "
+        "missing (operator)"
+    )
+    spec.path(
+        path="/activities/{activity_id}/rosters",
+        operations={
+            "post": {
+                "summary": "Sign a class up from its roster (CSV or XLSX; school, or operator "
+                "with school_id)",
+                "description": "The file as the school system exports it (Magister, Somtoday) "
+                "or the template: CSV (UTF-8 with or without BOM, Windows-1252; `;`, `,` or "
+                "tab) or XLSX, as the body or as the `file` part of a form. Each row is checked "
+                "as a single sign-up, on the school's legal basis (no parent consent round; "
+                "an e-mail address is optional). A file with errors is refused as a whole "
+                "(422, every line to fix in `errors`) unless `valid_rows_only=true`. A pupil "
+                "already signed up (same school and student number, else same name and birth "
+                "date) is not signed up again: `unchanged`, or `updated` when their details "
+                "were corrected. Headers, limits and examples: docs/rosters.md.",
+                "security": security,
+                "parameters": [activity_id, {"in": "query", "schema": RosterQuery}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        XLSX: {"schema": {"type": "string", "format": "binary"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _json("RosterResultOut", "Checked and stored (or, dry_run, checked)"),
+                    **roster_problems,
+                },
+            }
+        },
+    )
+    for suffix, media_type, schema in (
+        ("csv", "text/csv", {"type": "string"}),
+        ("xlsx", XLSX, {"type": "string", "format": "binary"}),
+    ):
+        spec.path(
+            path=f"/activities/{{activity_id}}/rosters/template.{suffix}",
+            operations={
+                "get": {
+                    "summary": f"The roster template as {suffix.upper()} (with the choice "
+                    "columns for an info day)",
+                    "security": security,
+                    "parameters": [activity_id],
+                    "responses": {
+                        "200": {
+                            "description": "A header row and one example line",
+                            "content": {media_type: {"schema": schema}},
+                        },
+                        **_problems(401, 403, 404),
+                    },
+                }
+            },
+        )
+
+
 def _participant_paths(spec: APISpec, security: list, path_parameters: dict) -> None:
     """Attendance, a participant's own sign-up by personal token, a person's export."""
     for name, schema in (
@@ -176,7 +252,7 @@ def _participant_paths(spec: APISpec, security: list, path_parameters: dict) -> 
                 },
                 "responses": {
                     "200": _json("AttendanceFileOut", "Recorded"),
-                    **_problems(401, 403, 404, 413, 422),
+                    **_problems(401, 403, 404, 413, 415, 422),
                 },
             }
         },
@@ -247,6 +323,7 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
         ("RoomListsOut", RoomListsOut),
         ("SchoolListOut", SchoolListOut),
         ("RegistrationListOut", RegistrationListOut),
+        ("RosterResultOut", RosterResultOut),
     ):
         spec.components.schema(name, schema=schema)
     security = [{"apiKey": []}]
@@ -476,6 +553,7 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
             },
         },
     )
+    _roster_paths(spec, security, _path_parameters["activity_id"])
     _participant_paths(spec, security, _path_parameters)
     document = spec.to_dict()
     _sign_up_per_role(document["components"]["schemas"])

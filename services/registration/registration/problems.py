@@ -27,12 +27,14 @@ from registration.domain.errors import (
     SignUpNotOpenYet,
     Unauthenticated,
 )
+from registration.domain.roster import RosterError, RosterTooLarge, RosterUnreadable
+from registration.domain.roster_sign_up import InvalidRoster
 
 
 def problem_for(error: RegistrationError) -> Problem:
-    participant = participant_problem(error)
-    if participant is not None:
-        return participant
+    roster_problem = _roster_problem(error) or participant_problem(error)
+    if roster_problem is not None:
+        return roster_problem
     match error:
         case Unauthenticated():
             return unauthorized()
@@ -150,4 +152,30 @@ def participant_problem(error: RegistrationError) -> Problem | None:
                 "Er is niets geregistreerd: verbeter de genoemde regels en upload het bestand "
                 "opnieuw.",
             )
+    return None
+
+
+def _roster_problem(error: RegistrationError) -> Problem | None:
+    """A class roster's refusals: too large (413), not a table (415), a file that makes no
+    roster (422), lines to fix (422, each in `errors` with its line)."""
+    match error:
+        case RosterTooLarge(message=message):
+            return Problem(413, "roster-too-large", "Bestand te groot", message)
+        case RosterUnreadable(message=message) if error.unsupported_format:
+            return Problem(415, "roster-not-a-table", "Geen tabel", message)
+        case RosterUnreadable(message=message):
+            return Problem(422, "roster-unreadable", "Klassenlijst niet te lezen", message)
+        case InvalidRoster(problems=problems, lines=lines):
+            bad = len({p.row for p in problems})
+            return Problem(
+                422,
+                "roster-invalid",
+                "De klassenlijst klopt niet",
+                f"{bad} van de {lines} regels moeten worden verbeterd (zie errors: regel, kolom, "
+                "wat te doen). Er is niets opgeslagen. Verbeter het bestand en upload het "
+                "opnieuw, of stuur ?valid_rows_only=true om alleen de goede regels aan te melden.",
+                [{"row": p.row, "field": p.field, "message": p.message} for p in problems],
+            )
+        case RosterError(message=message):
+            return Problem(422, "roster-unreadable", "Klassenlijst niet te lezen", message)
     return None

@@ -589,9 +589,13 @@ class RoomListsOut(Schema):
 
 
 class FieldError(Schema):
-    row = fields.Integer(metadata={"description": "A file's line, as Excel shows it."})
     field = fields.String(required=True)
     message = fields.String(required=True, metadata={"description": "Dutch, for people."})
+    row = fields.Integer(
+        metadata={
+            "description": "Files (class rosters, attendance lists): the line, as Excel shows it."
+        }
+    )
 
 
 class ProblemOut(Schema):
@@ -603,3 +607,76 @@ class ProblemOut(Schema):
     code = fields.String(required=True)
     detail = fields.String()
     errors = fields.List(fields.Nested(FieldError))
+
+
+# --- class rosters -------------------------------------------------------------------------------
+
+
+class RosterQuery(_Strict):
+    """POST /activities/{activity_id}/rosters: for which school, and what to do with errors."""
+
+    school_id = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The school whose pupils these are: required for the operator; a "
+            "school's key signs up its own pupils (naming another school is refused)."
+        },
+    )
+    valid_rows_only = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Store the good rows of a file with errors (and report the bad ones) "
+            "instead of refusing the file."
+        },
+    )
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Only check: the same answer, nothing stored."},
+    )
+
+
+class RosterRowErrorOut(Schema):
+    row = fields.Integer(required=True, metadata={"description": "The file line."})
+    field = fields.String(
+        required=True,
+        metadata={"description": "The column (docs/rosters.md), `columns` or `row`."},
+    )
+    message = fields.String(required=True, metadata={"description": "Dutch: what to fix."})
+
+
+class RosterRefusalOut(Schema):
+    row = fields.Integer(required=True, metadata={"description": "The file line."})
+    message = fields.String(required=True, metadata={"description": "Dutch: why not."})
+
+
+class RosterResultOut(Schema):
+    """What a roster upload did (or, with dry_run, would do)."""
+
+    activity_id = fields.String(required=True)
+    school_id = fields.String(required=True)
+    dry_run = fields.Boolean(required=True, metadata={"description": "True: nothing stored."})
+    lines = fields.Integer(required=True, metadata={"description": "Pupils' lines read."})
+    created = fields.Integer(required=True, metadata={"description": "New sign-ups."})
+    updated = fields.Integer(
+        required=True,
+        metadata={"description": "Pupils already signed up whose details were corrected."},
+    )
+    unchanged = fields.Integer(
+        required=True, metadata={"description": "Pupils already signed up as the file says."}
+    )
+    refused = fields.Integer(
+        required=True, metadata={"description": "Good rows not signed up; see refusals."}
+    )
+    without_email = fields.Integer(
+        required=True,
+        metadata={"description": "Pupils signed up (or kept) without an e-mail address."},
+    )
+    refusals = fields.List(fields.Nested(RosterRefusalOut), required=True)
+    errors = fields.List(
+        fields.Nested(RosterRowErrorOut),
+        required=True,
+        metadata={"description": "Lines not signed up (valid_rows_only); empty otherwise."},
+    )
+    warnings = fields.List(
+        fields.String(), required=True, metadata={"description": "Dutch; nothing to fix."}
+    )

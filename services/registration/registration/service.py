@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from lob_common.db import utcnow
@@ -33,6 +34,7 @@ from registration import (
     handlers_personal,
     pages,
 )
+from registration.adapters.roster_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from registration.adapters.tables import Base
 from registration.auth import Scope, authenticate, require
 from registration.domain.caller import Caller
@@ -44,6 +46,7 @@ from registration.domain.errors import (
     UnknownPerson,
 )
 from registration.domain.links import LinkExpired, LinkRefused
+from registration.domain.roster import MAX_BYTES, MAX_ROWS, too_many_bytes
 from registration.openapi import openapi_document
 from registration.problems import problem_for
 from registration.schemas import (
@@ -55,6 +58,8 @@ from registration.schemas import (
     RegistrationOut,
     RegistrationQuery,
     RoomListsOut,
+    RosterQuery,
+    RosterResultOut,
     SchoolListOut,
 )
 from registration.schemas_participants import (
@@ -96,17 +101,6 @@ class PageHandler(ApiHandler):
 
 page = PageHandler.decorator
 PERSONAL_TOKEN_HEADER = "X-Personal-Token"
-MAX_ATTENDANCE_BYTES = 5 * 1024 * 1024
-
-
-def uploaded_file(request: Request, max_bytes: int = MAX_ATTENDANCE_BYTES) -> bytes:
-    """A file sent as the body, or as the `file` part of a multipart form."""
-    if (request.content_length or 0) > max_bytes:
-        raise Problem(413, "payload-too-large", "Te groot", "Het bestand is groter dan 5 MB.")
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        return upload.read(max_bytes + 1) if upload else b""
-    return request.get_data(cache=False)[: max_bytes + 1]
 
 
 def reply(
@@ -128,12 +122,56 @@ def with_etag(response: Response, etag: str) -> Response:
     return response
 
 
+def download(content: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        content,
+        mimetype=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def csv_file(text: str, filename: str) -> Response:
     return Response(
         text,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+# --- class rosters: the file from the request --------------------------------------------------
+
+ROSTER_MEDIA_TYPES = (CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, "multipart/form-data")
+MULTIPART_SLACK = 64 * 1024  # the form's boundaries and part headers around the file
+
+
+def roster_file(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:
+    """The uploaded file's bytes, media type and name: the body (text/csv, XLSX), or a
+    multipart form's `file` part. Over `max_bytes`: 413 before reading further."""
+    if request.mimetype not in ROSTER_MEDIA_TYPES:
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Verkeerd formaat",
+            "Stuur de klassenlijst als text/csv, als Excel-werkmap "
+            f"({XLSX_MEDIA_TYPE}) of als formulier (multipart/form-data) met het deel 'file'.",
+        )
+    multipart = request.mimetype == "multipart/form-data"
+    request.max_content_length = max_bytes + (MULTIPART_SLACK if multipart else 0)
+    try:
+        if not multipart:
+            return request.get_data(cache=False), request.mimetype, None
+        upload = request.files.get("file")
+        if upload is None:
+            raise Problem(
+                422,
+                "validation-error",
+                "De invoer klopt niet",
+                "Stuur het bestand in het formulierdeel 'file'.",
+                [{"field": "file", "message": "Voeg het bestand toe als deel 'file'."}],
+            )
+        return upload.read(max_bytes + 1), upload.mimetype, upload.filename
+    except RequestEntityTooLarge:
+        raise too_many_bytes(max_bytes) from None
 
 
 class RegistrationService(ServiceBase):
@@ -216,6 +254,38 @@ class RegistrationService(ServiceBase):
         reason = request.args.get("reason", "")
         view, etag = handlers.cancel_activity(self.db, activity_id, reason)
         return with_etag(reply(ActivityOut(), view), etag)
+
+    @http("POST", "/activities/<string:activity_id>/rosters")
+    def upload_roster(self, request: Request, activity_id: str) -> Response:
+        """Sign a class up from its roster (CSV or XLSX): docs/rosters.md."""
+        caller = self._caller(request, Scope.UPLOAD_ROSTERS)
+        query = load(RosterQuery(), request.args.to_dict())
+        max_bytes = int(self.config.get("ROSTER_MAX_BYTES", MAX_BYTES))
+        content, media_type, filename = roster_file(request, max_bytes)
+        upload = handlers.RosterUpload(
+            activity_id,
+            content,
+            media_type,
+            filename,
+            school_id=query.get("school_id"),
+            valid_rows_only=query["valid_rows_only"],
+            dry_run=query["dry_run"],
+            max_bytes=max_bytes,
+            max_rows=int(self.config.get("ROSTER_MAX_ROWS", MAX_ROWS)),
+        )
+        return reply(RosterResultOut(), handlers.upload_roster(self.db, caller, upload))
+
+    @http("GET", "/activities/<string:activity_id>/rosters/template.csv")
+    def roster_template_csv(self, request: Request, activity_id: str) -> Response:
+        self._caller(request, Scope.UPLOAD_ROSTERS)
+        content = handlers.roster_template(self.db, activity_id, "csv")
+        return download(content, CSV_MEDIA_TYPE, f"klassenlijst-{activity_id}.csv")
+
+    @http("GET", "/activities/<string:activity_id>/rosters/template.xlsx")
+    def roster_template_xlsx(self, request: Request, activity_id: str) -> Response:
+        self._caller(request, Scope.UPLOAD_ROSTERS)
+        content = handlers.roster_template(self.db, activity_id, "xlsx")
+        return download(content, XLSX_MEDIA_TYPE, f"klassenlijst-{activity_id}.xlsx")
 
     def _plan_call(self, method: Any, activity_id: str, *args: Any) -> Any:
         """Ask scheduling (which owns plans); None from it means no plan yet."""
@@ -455,7 +525,7 @@ class RegistrationService(ServiceBase):
     def upload_attendance(self, request: Request, activity_id: str) -> Response:
         """The ticked room list back (CSV/XLSX): everyone on it, or nothing (a row report)."""
         caller = self._caller(request, Scope.RECORD_ATTENDANCE)
-        content = uploaded_file(request)
+        content, _, _ = roster_file(request, MAX_BYTES)  # the same upload as a roster's
         view = handlers_attendance.record_file(self.db, activity_id, content, caller)
         return reply(AttendanceFileOut(), view)
 

@@ -110,6 +110,23 @@ def test_an_event_that_breaks_its_contract_never_enters_the_outbox(db):
     assert _rows(db, "outbox") == 0
 
 
+def test_many_events_enter_the_outbox_together_or_not_at_all(db):
+    payloads = [sample("signed_up", registration_id=f"r{n}") for n in range(3)]
+    with db() as uow:
+        uow.emit_many("signed_up", payloads)  # rolled back: no commit
+    with db() as uow, pytest.raises(MalformedEvent, match="registration_id"):
+        uow.emit_many("signed_up", [*payloads, sample("signed_up", registration_id="")])
+    assert _rows(db, "outbox") == 0
+    with db() as uow:
+        emitted = uow.emit_many("signed_up", payloads)
+        uow.commit()
+    outbox = db.metadata.tables["outbox"]
+    with db.engine.connect() as connection:
+        bodies = connection.scalars(select(outbox.c.body).order_by(outbox.c.id)).all()
+    assert [b["payload"]["registration_id"] for b in bodies] == ["r0", "r1", "r2"]
+    assert [b["event_id"] for b in bodies] == [e.event_id for e in emitted]
+
+
 def test_committing_with_events_wakes_the_relay(db):
     woken = []
     handle = DatabaseHandle(db.engine, db.metadata, on_commit=lambda: woken.append(1))

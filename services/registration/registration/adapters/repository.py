@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from registration.adapters.tables import Activity, ApiKey, Person, Registration, School
 from registration.domain import model
+from registration.domain.roster_sign_up import KnownPupil
 from registration.domain.sign_up import SignUp
 
 
@@ -45,7 +46,20 @@ def identity_key(
     never finds, changes or reveals the first school's pupil. Stored unique, so two identical
     sign-ups at once cannot make two records.
     """
-    parts = (school_id or "", email.lower(), first_name, last_name, str(date_of_birth or ""))
+    parts = (
+        school_id or "",
+        (email or "").lower(),
+        first_name,
+        last_name,
+        str(date_of_birth or ""),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def student_identity_key(school_id: str, student_number: str) -> str:
+    """Who a pupil with a student number is: that number within their school (a roster's
+    pupil keeps it when their name or address is corrected)."""
+    parts = ("student-number", school_id, student_number.upper())
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -145,7 +159,7 @@ class Repository:
     def find_person(
         self,
         school_id: str | None,
-        email: str,
+        email: str | None,
         first_name: str,
         last_name: str,
         date_of_birth: date | None,
@@ -170,7 +184,7 @@ class Repository:
             person = Person(
                 id=str(uuid.uuid4()),
                 created_at=now,
-                email=sign_up.email.lower(),
+                email=sign_up.email.lower() if sign_up.email else None,
                 first_name=sign_up.first_name,
                 last_name=sign_up.last_name,
                 date_of_birth=sign_up.date_of_birth,
@@ -339,3 +353,80 @@ class Repository:
         )
         self.add(registration)
         return registration
+
+    # --- class rosters (bulk: one query to read, one statement per table to write) -----------
+
+    def known_pupils(self, school_id: str, activity_id: str) -> list[KnownPupil]:
+        """Every person of the school, with their registration for the activity (an active
+        one before a cancelled one): what a roster's rows are matched against."""
+        rows = self.session.execute(
+            select(
+                Person.id,
+                Person.student_number,
+                Person.first_name,
+                Person.last_name,
+                Person.date_of_birth,
+                Person.email,
+                Person.parent_email,
+                Person.school_year,
+                Registration.id,
+                Registration.status,
+                Registration.preferences,
+            )
+            .outerjoin(
+                Registration,
+                and_(
+                    Registration.person_id == Person.id,
+                    Registration.activity_id == activity_id,
+                ),
+            )
+            .where(Person.school_id == school_id)
+            .order_by(Person.created_at, Person.id)
+        )
+        pupils: dict[str, KnownPupil] = {}
+        for pid, number, first, last, born, email, parent, year, rid, status, wishes in rows:
+            earlier = pupils.get(pid)
+            if earlier is not None and earlier.status == model.RegistrationStatus.SIGNED_UP:
+                continue
+            pupils[pid] = KnownPupil(
+                person_id=pid,
+                student_number=number,
+                first_name=first,
+                last_name=last,
+                date_of_birth=born,
+                email=email,
+                parent_email=parent,
+                school_year=year,
+                registration_id=rid,
+                status=status,
+                preferences=_preferences_of(wishes or {}),
+            )
+        return list(pupils.values())
+
+    def insert_persons(self, persons: list[dict[str, Any]]) -> None:
+        """One executemany of the table itself (the ORM's bulk insert runs per row batch)."""
+        if persons:
+            self.session.execute(insert(Person.__table__), persons)
+
+    def update_persons(self, changes: list[dict[str, Any]]) -> None:
+        """Bulk UPDATE by primary key: each dict has `id` and the columns to set."""
+        for group in _by_columns(changes).values():
+            self.session.execute(update(Person), group)
+
+    def insert_registrations(self, registrations: list[dict[str, Any]]) -> None:
+        if registrations:
+            self.session.execute(insert(Registration.__table__), registrations)
+
+
+def _preferences_of(stored: dict[str, Any]) -> model.Preferences:
+    return model.Preferences(
+        tuple(stored.get("choices") or ()), stored.get("backup"), tuple(stored.get("ranking") or ())
+    )
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Rows grouped by the columns they set: one executemany per shape."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return groups

@@ -80,7 +80,8 @@ class Person(Base):
     role: Mapped[str] = mapped_column(String(16))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(254))
+    # None only for a pupil a school signed up by roster without an address (its legal basis).
+    email: Mapped[str | None] = mapped_column(String(254))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
     school_year: Mapped[int | None]
@@ -92,8 +93,14 @@ class Person(Base):
     # person per school, so a sign-up from one school never matches another school's pupil,
     # and two identical sign-ups at once cannot make two records.
     identity_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The school's own number for a pupil (Stamnummer), from a class roster: a re-upload finds
+    # the same pupil by it (digits without leading zeros, as domain.roster reads it).
+    student_number: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_persons_email", "email"),)
+    __table_args__ = (
+        Index("ix_persons_email", "email"),
+        Index("ix_persons_school_student_number", "school_id", "student_number"),
+    )
 
 
 # A sign-up that holds a place: signed up, or waiting for a parent's consent.
@@ -116,6 +123,10 @@ class Registration(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the data may be processed when it is not the person's own sign-up (with a parent's
+    # consent under 16): "school" for a pupil the school signed up by class roster
+    # (domain.model.LegalBasis); NULL for other sign-ups.
+    legal_basis: Mapped[str | None] = mapped_column(String(16))
     # Parental consent (docs/consent.md): until when the parent may answer, when they did, and
     # when the person's data is erased after a refusal (a grace, so the outcome mail can go).
     consent_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

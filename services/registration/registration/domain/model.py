@@ -64,6 +64,14 @@ class RegistrationStatus(StrEnum):
 ACTIVE_STATUSES = (RegistrationStatus.SIGNED_UP, RegistrationStatus.PENDING_CONSENT)
 
 
+class LegalBasis(StrEnum):
+    """Why registration may process a sign-up's personal data, when it is not the default
+    (the person's own sign-up, with a parent's consent under 16): stored per registration."""
+
+    SCHOOL = "school"  # a school signs its own pupils up (a class roster): no consent round
+    PARENTAL_CONSENT = "parental_consent"  # a parent consented (docs/consent.md)
+
+
 class Consent(StrEnum):
     """A parent's consent for processing a pupil's data (AVG: pupils under 16)."""
 
@@ -160,6 +168,14 @@ class SignUpRequest:
     phase: str | None = None
     parent_email: str | None = None
     preferences: Preferences = field(default_factory=Preferences)
+    # Set by a school's roster upload only (never read from a single sign-up's body).
+    legal_basis: LegalBasis | None = None
+
+    @property
+    def on_school_basis(self) -> bool:
+        """The school signs its pupil up under its own legal basis: no parent consent round,
+        and an e-mail address is not required (the school is told instead)."""
+        return self.legal_basis is LegalBasis.SCHOOL
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> SignUpRequest:

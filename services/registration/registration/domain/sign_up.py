@@ -28,6 +28,7 @@ from registration.domain.model import (
     ACTIVE_STATUSES,
     Activity,
     Consent,
+    LegalBasis,
     Preferences,
     PriorRegistration,
     Role,
@@ -55,7 +56,7 @@ class SignUp:
     role: Role
     first_name: str
     last_name: str
-    email: str
+    email: str | None  # None only on the school's legal basis (a roster pupil without one)
     date_of_birth: date | None
     parent_email: str | None
     school: School | None
@@ -65,6 +66,7 @@ class SignUp:
     age_band: str | None
     consent: Consent
     preferences: Preferences
+    legal_basis: LegalBasis | None = None
 
 
 def school_id_for(caller: Caller, request: SignUpRequest) -> str | None:
@@ -94,9 +96,10 @@ def check_sign_up(
     `activity` and `school` are what the request's ids found (None: not found); `age` is
     age_on_the_day(request, activity), computed once by the caller.
     """
+    required = ("first_name", "last_name") if request.on_school_basis else _REQUIRED
     problems = [
         RuleViolation(name, "Dit veld is verplicht.")
-        for name in ("first_name", "last_name", "email")
+        for name in required
         if not (getattr(request, name) or "").strip()
     ]
     if request.activity_id is not None and activity is None:
@@ -121,9 +124,24 @@ def check_sign_up(
         )
     age_problems = check_age(request.role, age)
     problems += age_problems
-    if not age_problems:  # an impossible birth date says nothing about consent
+    # An impossible birth date says nothing about consent; a school's roster asks for none.
+    if not age_problems and not request.on_school_basis:
         problems += check_consent(request.role, age, request.parent_email)
     return problems
+
+
+_REQUIRED = ("first_name", "last_name", "email")
+
+
+def check_window(activity: Activity, now: datetime) -> None:
+    """Raise unless the activity takes sign-ups at `now` (not called off, open, not closed)."""
+    if activity.cancelled_at is not None:
+        raise ActivityCancelled(activity.title)
+    if activity.opens_later(now):
+        assert activity.sign_up_opens_at is not None
+        raise SignUpNotOpenYet(activity.title, activity.sign_up_opens_at)
+    if not activity.is_open(now):
+        raise SignUpClosed(activity.title, activity.closes_at)
 
 
 def _school_violations(
@@ -176,14 +194,9 @@ def decide_sign_up(
     )
     if violations or activity is None or request.role is None:
         raise InvalidSignUp(violations)
-    assert request.first_name and request.last_name and request.email  # checked above
-    if activity.cancelled_at is not None:
-        raise ActivityCancelled(activity.title)
-    if activity.opens_later(now):
-        assert activity.sign_up_opens_at is not None
-        raise SignUpNotOpenYet(activity.title, activity.sign_up_opens_at)
-    if not activity.is_open(now):
-        raise SignUpClosed(activity.title, activity.closes_at)
+    assert request.first_name and request.last_name  # checked above, as is the e-mail
+    assert request.email or request.on_school_basis  # (not needed on the school's basis)
+    check_window(activity, now)
     if any(p.activity_id == activity.id and p.status in ACTIVE_STATUSES for p in prior):
         raise AlreadySignedUp(activity.title)
     return SignUp(
@@ -200,9 +213,10 @@ def decide_sign_up(
         phase=phase_of(request.role, school.kind if school else None, request.phase),
         age_band=age_band(age),
         consent=Consent.PENDING
-        if needs_parent_consent(request.role, age)
+        if needs_parent_consent(request.role, age) and not request.on_school_basis
         else Consent.NOT_REQUIRED,
         preferences=request.preferences,
+        legal_basis=request.legal_basis,
     )
 
 

@@ -1,8 +1,6 @@
 """A school's IT opens /docs in a real (headless) Chromium: the API page renders from the files
 the service itself serves (no CDN; this machine has no internet) and shows the operations.
-
-The roster upload (POST /activities/{activity_id}/rosters) is not in the API yet: when it is, add
-it to OPERATIONS so this test finds it on the page too.
+It finds the class roster upload (POST /activities/{activity_id}/rosters) on the page too.
 """
 
 from datetime import date
@@ -20,7 +18,12 @@ from registration.demo import seed
 from registration.service import RegistrationService
 
 pytestmark = pytest.mark.e2e
-OPERATIONS = [("post", "/registrations"), ("get", "/registrations"), ("get", "/schools")]
+OPERATIONS = [
+    ("post", "/registrations"),
+    ("get", "/registrations"),
+    ("get", "/schools"),
+    ("post", "/activities/{activity_id}/rosters"),
+]
 
 
 @pytest.fixture

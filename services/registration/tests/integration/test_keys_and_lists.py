@@ -133,6 +133,11 @@ MATRIX = {
     "POST /activities/{id}/attendance": {"operator", "host_own"},
     "GET /persons/{id}/export": {"operator"},
     "GET /my/registration": set(),  # a participant's personal token, never an API key
+    # A roster for school A (?school_id=farel-college): school A itself and the operator; school
+    # B may not sign up A's pupils, the website and hosts upload no rosters.
+    "POST /activities/{id}/rosters": {"operator", "school_a"},
+    "GET /activities/{id}/rosters/template.csv": {"operator", "school_a", "school_b"},
+    "GET /activities/{id}/rosters/template.xlsx": {"operator", "school_a", "school_b"},
     "GET /openapi.json": frozenset(ROLES),
     "GET /docs": frozenset(ROLES),
 }
@@ -223,6 +228,22 @@ def _attempt(region, endpoint, role):
             return shows(region.call("GET", f"/persons/{pid}/export", role))
         case "GET /my/registration":
             return region.call("GET", "/my/registration", role).ok
+        case "POST /activities/{id}/rosters":
+            n = region.fresh("")
+            roster = "Stamnummer;Roepnaam;Achternaam;Klas;Geboortedatum\n"
+            roster += f"{n};Sem;Smit {n};3B;14-03-2011\n"
+            r = region.call(
+                "POST",
+                "/activities/hosted/rosters?school_id=farel-college",
+                role,
+                data=roster.encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+            return r.status_code == 200 and r.json()["created"] == 1
+        case "GET /activities/{id}/rosters/template.csv":
+            return region.call("GET", "/activities/hosted/rosters/template.csv", role).ok
+        case "GET /activities/{id}/rosters/template.xlsx":
+            return region.call("GET", "/activities/hosted/rosters/template.xlsx", role).ok
         case "GET /openapi.json" | "GET /docs":
             return region.call("GET", endpoint.split()[1], role).ok
     raise AssertionError(f"no attempt for {endpoint}")

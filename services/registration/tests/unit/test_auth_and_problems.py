@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 import pytest
 
 from registration.auth import SCOPES, Scope, may, require
-from registration.domain import errors
+from registration.domain import errors, roster
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.model import Role
+from registration.domain.roster_sign_up import InvalidRoster
 from registration.domain.rules import RuleViolation
 from registration.problems import problem_for
 
@@ -85,6 +86,10 @@ EXAMPLES = {
     errors.PreconditionFailed: lambda: errors.PreconditionFailed("v2"),
     errors.IdempotencyKeyReused: lambda: errors.IdempotencyKeyReused("k1"),
     errors.KeyNameTaken: lambda: errors.KeyNameTaken("farel"),
+    roster.RosterError: lambda: roster.RosterError("Fout."),
+    roster.RosterUnreadable: lambda: roster.RosterUnreadable("Fout.", reason="empty"),
+    roster.RosterTooLarge: lambda: roster.too_many_rows(5000),
+    InvalidRoster: lambda: InvalidRoster([roster.RowProblem(2, "first_name", "Fout.")], 1),
 }
 
 

@@ -2,7 +2,7 @@
 (consent, personal), attendance, and the anonymous record an erasure leaves
 
 Revision ID: 0004_consent_and_links
-Revises: 0002_keys_and_lists
+Revises: 0003_roster_pupils
 Create Date: 2026-11-30 00:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import lob_common.db
 
 revision = "0004_consent_and_links"
-down_revision = "0002_keys_and_lists"
+down_revision = "0003_roster_pupils"
 branch_labels = None
 depends_on = None
 
