@@ -575,8 +575,9 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
     (`lob report rebuild`): the schools, the activities, and per registration the anonymous
     facts (school, activity, date, role, phase, age band, municipality, status) with its ids,
     so later events still apply. No name, contact or birth date leaves (the age band is worked
-    out here). Attendance is not recorded here yet (None). Erased people leave no registration
-    behind yet, so `includes_anonymous` is False: reporting keeps the anonymous facts it has.
+    out here), and whether they attended. Erased people leave an anonymous record behind
+    (anonymous_registrations), which is among the facts: `includes_anonymous` is True. (Only
+    erasures since migration 0004_consent_and_links left one.)
     """
     with db() as uow:
         repo = Repository(uow.session)
@@ -600,14 +601,16 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
         "schools": schools,
         "activities": activities,
         "facts": _participation_facts(db),
-        "includes_anonymous": False,
+        "includes_anonymous": True,
     }
 
 
 def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
     with db() as uow:
         for row in Repository(uow.session).participation():
-            (rid, pid, activity_id, school_id, status, role, birth, phase, place, kind, start) = row
+            (rid, pid, activity_id, school_id, status, role, birth, phase, place, kind, start) = (
+                row[:11]
+            )
             day = local_date(start)
             yield {
                 "registration_id": rid,
@@ -621,7 +624,32 @@ def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
                 "phase": phase,
                 "municipality": place,
                 "status": status,
-                "attended": None,
+                "attended": row[11],
+            }
+    yield from _anonymous_facts(db)
+
+
+def _anonymous_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
+    """What erased people left (anonymous_registrations), as facts of the same shape."""
+    with db() as uow:
+        activities = {a.id: a for a in Repository(uow.session).published_activities()}
+        for kept in ParticipantStore(uow.session).anonymous_participation():
+            activity = activities.get(kept.activity_id)
+            if activity is None or kept.status not in model.REPORTED_STATUSES:
+                continue
+            yield {
+                "registration_id": kept.id,
+                "person_id": kept.person_id,
+                "activity_id": kept.activity_id,
+                "activity_kind": activity.kind,
+                "activity_date": local_date(activity.starts_at),
+                "school_id": kept.school_id,
+                "role": kept.role,
+                "age_band": kept.age_band,
+                "phase": kept.phase,
+                "municipality": kept.municipality,
+                "status": kept.status,
+                "attended": kept.attended,
             }
 
 

@@ -301,9 +301,12 @@ class Repository:
                 Person.municipality,
                 Activity.kind,
                 Activity.starts_at,
+                Registration.attended,
             )
             .join(Person, Person.id == Registration.person_id)
             .join(Activity, Activity.id == Registration.activity_id)
+            # What never reached reporting (waiting for, or refused, a parent's consent) is no fact.
+            .where(Registration.status.in_(model.REPORTED_STATUSES))
             .order_by(Registration.created_at, Registration.id)
             .execution_options(yield_per=5000)
         )

@@ -60,6 +60,8 @@ class RegistrationStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# The statuses reporting knows of (a pending or refused consent never reached it).
+REPORTED_STATUSES = (RegistrationStatus.SIGNED_UP, RegistrationStatus.CANCELLED)
 # The statuses that hold a place (one per person and activity).
 ACTIVE_STATUSES = (RegistrationStatus.SIGNED_UP, RegistrationStatus.PENDING_CONSENT)
 

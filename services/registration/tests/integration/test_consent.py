@@ -448,3 +448,27 @@ def test_the_export_holds_everything_about_a_person_and_only_for_the_operator(re
     assert refused.status_code == 403
     with region.db() as uow:
         assert uow.session.get(Person, pupil["person_id"]) is not None
+
+
+def test_an_erased_participant_still_counts_anonymously_in_the_rebuild_facts(region):
+    from registration.handlers import export_participation
+
+    came = region.sign_up(age=17)
+    waiting = region.sign_up(age=14)
+    region.call(
+        "POST", f"/registrations/{came['registration_id']}/attendance", json={"present": True}
+    )
+
+    erased = region.call("DELETE", f"/persons/{came['person_id']}")
+    facts = {f["registration_id"]: f for f in export_participation(region.db)["facts"]}
+
+    assert erased.status_code == 204
+    kept = facts[came["registration_id"]]
+    assert (kept["status"], kept["attended"], kept["age_band"]) == ("signed_up", True, "16-17")
+    assert (kept["school_id"], kept["activity_id"], kept["role"]) == (
+        "farel-college",
+        "dag",
+        "pupil",
+    )
+    assert not {"first_name", "email", "date_of_birth"} & set(kept)
+    assert waiting["registration_id"] not in facts  # never reached reporting: no fact
