@@ -472,3 +472,21 @@ def test_an_erased_participant_still_counts_anonymously_in_the_rebuild_facts(reg
     )
     assert not {"first_name", "email", "date_of_birth"} & set(kept)
     assert waiting["registration_id"] not in facts  # never reached reporting: no fact
+
+
+def test_tokens_never_reach_the_logs(region, caplog):
+    caplog.set_level("DEBUG")
+    pupil = region.sign_up()
+    links = region.links(pupil["registration_id"])
+    tokens = [links["consent"].rsplit("/", 1)[1], links["personal"].rsplit("/", 1)[1]]
+
+    region.call("GET", path_of(links["consent"]), headers={})
+    region.call("POST", path_of(links["consent"]) + "/ja", headers={})
+    region.call("GET", path_of(links["personal"]), headers={})
+    region.call("GET", "/my/registration", headers={"X-Personal-Token": tokens[1]})
+
+    # what the service logs (the test's own HTTP client, urllib3, logs its URLs at DEBUG)
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("urllib3"))
+    assert "/toestemming/<string:token>" in logged  # the access log shows the route
+    for token in tokens:
+        assert token not in logged
