@@ -389,7 +389,7 @@ class Repository:
         pupils: dict[str, KnownPupil] = {}
         for pid, number, first, last, born, email, parent, year, rid, status, wishes in rows:
             earlier = pupils.get(pid)
-            if earlier is not None and earlier.status == model.RegistrationStatus.SIGNED_UP:
+            if earlier is not None and earlier.status in model.ACTIVE_STATUSES:
                 continue
             pupils[pid] = KnownPupil(
                 person_id=pid,

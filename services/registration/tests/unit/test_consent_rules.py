@@ -170,3 +170,22 @@ def test_a_file_without_the_columns_or_with_nothing_ticked_is_refused_as_a_whole
         read_attendance(_rows(["naam", "klas"], ["Sanne", "3b"]))
     with pytest.raises(AttendanceFileRefused, match="leeg"):
         read_attendance(_rows(["aanmeldingsnummer", "aanwezig"], ["r1", ""], ["r2", ""]))
+
+
+def test_a_roster_row_of_a_pupil_waiting_for_consent_is_refused_with_why():
+    from registration.domain.roster import RosterRow
+    from registration.domain.roster_sign_up import KnownPupil, Outcome, decide_row
+
+    fields = {f: None for f in RosterRow.__dataclass_fields__}
+    row = RosterRow(**{**fields, "line": 2, "first_name": "Noor", "last_name": "Jansen"})
+    known = KnownPupil(
+        **{
+            **{f: None for f in KnownPupil.__dataclass_fields__},
+            "person_id": "p1",
+            "status": "pending_consent",
+        }
+    )
+
+    decision = decide_row(row, known, "Loopbaanevenement")
+
+    assert decision.outcome is Outcome.REFUSED and "toestemming" in decision.reason
