@@ -1,5 +1,6 @@
 """`lob`: the operator's tool. Run the system, migrate, seed the demo season, look after dead
-letters, manage API keys (`lob key ...`), make plans (`lob schedule ...`)."""
+letters, manage API keys (`lob key ...`), make plans (`lob schedule ...`), produce the region's
+tables (`lob report ...`), load the 2024-2025 season through the API (`lob demo`)."""
 
 from __future__ import annotations
 
@@ -288,11 +289,13 @@ def dead_letters_replay(service: str, limit: int | None) -> None:
 
 
 def _add_service_commands() -> None:
+    from lob_cli.demo import demo
     from lob_cli.report import report
     from lob_cli.schedule import schedule
 
     lob.add_command(schedule)
     lob.add_command(report)
+    lob.add_command(demo)
 
 
 _add_service_commands()

@@ -174,3 +174,27 @@ def _produce(
         f"{published.totals.total}, {hidden} -> {output}",
         err=True,
     )
+
+
+@report.command("rebuild")
+def rebuild() -> None:
+    """Rebuild reporting's facts from registration's current state (after a fix changed how
+    facts are made): the schools, the activities, every registration and every loaded
+    historical participant. The tables after equal those before, unless the fix changed them."""
+    from lob_cli.services import open_database
+    from registration.handlers import export_participation
+    from reporting import handlers
+
+    registration_db = open_database("registration")
+    reporting_db = open_database("reporting")
+    try:
+        counts = handlers.rebuild(
+            reporting_db, lambda: handlers.Snapshot(**export_participation(registration_db))
+        )
+    finally:
+        registration_db.engine.dispose()
+        reporting_db.engine.dispose()
+    click.echo(
+        f"reporting rebuilt from registration: {counts['schools']} schools, "
+        f"{counts['activities']} activities, {counts['facts']} facts"
+    )

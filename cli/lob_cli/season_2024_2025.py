@@ -2,7 +2,8 @@
 
 The data a region would load to compare years: the schools and institutions of Tabel 3a and 3b,
 the activities of that school year with their real dates, and how many took part. `lob demo`
-(to come) replays it through the running system's API; the tests feed it to reporting's tables.
+(lob_cli.demo) loads it through the running system's API as a historical season; the tests
+feed it to reporting's tables.
 
 From the report, exactly:
 - Tabel 3a: pupils per school at the information day (14 Nov 2024) and the career event
@@ -99,7 +100,7 @@ SCHOOLS: tuple[SeasonSchool, ...] = tuple(
         ("waldheim-mavo", "Waldheim-mavo", "vmbo", "Baarn"),
         ("yuverta-amersfoort", "Yuverta vmbo Amersfoort", "vmbo", "Amersfoort"),
         ("mbo-amersfoort", "MBO Amersfoort", "mbo", "Amersfoort"),
-        ("roc-midden-nederland", "ROC Midden Nederland", "mbo", "Utrecht"),
+        ("roc-midden-nederland", "ROC Midden Nederland", "mbo", "Amersfoort"),
         ("aeres-mbo", "Aeres MBO", "mbo", "Barneveld"),
         ("hoornbeeck-college", "Hoornbeeck College", "mbo", "Amersfoort"),
     )

@@ -135,6 +135,9 @@ class ActivityPublished(_Payload):
         load_default=None, allow_none=True, default_timezone=UTC
     )
     host_school_id = _id(load_default=None, allow_none=True)
+    # 1.3: a past activity an operator loaded to keep its figures (a finished season): never
+    # planned, nobody is mailed about it.
+    historical = fields.Boolean(load_default=False)
 
 
 class ActivityCancelled(_Payload):
@@ -245,6 +248,24 @@ class AttendanceRecorded(_Payload):
     recorded_at = fields.AwareDateTime(required=True, default_timezone=UTC)
 
 
+class ParticipationImported(_Payload):
+    """One participant of a historical activity, as an operator loaded it (POST
+    /activities/{id}/history): anonymous (no person, no name), for reporting only. Sent again
+    when the operator corrects the record; consumers upsert by `record_id`."""
+
+    record_id = _id(required=True)
+    activity_id = _id(required=True)
+    activity_kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    activity_starts_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    school_id = _id(load_default=None, allow_none=True)
+    age_band = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(AGE_BANDS))
+    phase = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PHASES))
+    municipality = fields.String(load_default=None, allow_none=True)
+    attended = fields.Boolean(load_default=None, allow_none=True)  # None: not known
+    recorded_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+
+
 class PersonErased(_Payload):
     person_id = _id(required=True)
     erased_at = fields.AwareDateTime(required=True, default_timezone=UTC)
@@ -351,7 +372,7 @@ class Contract:
 CONTRACTS: dict[str, Contract] = {
     c.event_type: c
     for c in (
-        Contract("registration", "activity_published", ActivityPublished, "1.2"),
+        Contract("registration", "activity_published", ActivityPublished, "1.3"),
         Contract("registration", "activity_cancelled", ActivityCancelled),
         Contract("registration", "school_registered", SchoolRegistered),
         Contract("registration", "signed_up", SignedUp, "1.1"),
@@ -361,6 +382,7 @@ CONTRACTS: dict[str, Contract] = {
         Contract("registration", "consent_refused", ConsentRefused),
         Contract("registration", "attendance_recorded", AttendanceRecorded),
         Contract("registration", "person_erased", PersonErased),
+        Contract("registration", "participation_imported", ParticipationImported),
         Contract("scheduling", "programme_assigned", ProgrammeAssigned, "1.1"),
         Contract("scheduling", "programme_changed", ProgrammeChanged, "1.1"),
         Contract("scheduling", "waitlisted", Waitlisted, "1.1"),
@@ -394,6 +416,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
         "scheduling.handle_attendance_recorded",
         "reporting.handle_attendance_recorded",
     ),
+    ("registration", "participation_imported"): ("reporting.handle_participation_imported",),
     ("registration", "person_erased"): (
         "scheduling.handle_person_erased",
         "notifications.handle_person_erased",
@@ -475,12 +498,15 @@ def payload_json(event: Event) -> dict[str, Any]:
     return _schema(event.event_type).dump(event.payload)
 
 
+_ENVELOPE = _Envelope()  # one instance, as _schema's: building one costs more than a load
+
+
 def parse_event(body: Any, expected_type: str | None = None) -> Event:
     """Validate a received message body; raise MalformedEvent saying exactly what is wrong."""
     if not isinstance(body, dict):
         raise MalformedEvent(f"message body is a {type(body).__name__}, not a JSON object")
     try:
-        envelope = _Envelope().load(body)
+        envelope = _ENVELOPE.load(body)
     except ValidationError as exc:
         raise MalformedEvent(f"invalid envelope: {_flatten(exc.messages)}") from exc
     contract = CONTRACTS[envelope["event_type"]]

@@ -60,16 +60,22 @@ class LocalSystem:
         poll(lambda: port_open(self.smtp_port), what="the SMTP sink")
 
     def start(self, name: str) -> None:
-        info = SERVICES[name]
-        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen(
-            [str(BIN / "nameko"), "run", "--config", str(info.config_path), info.entry],
-            env=self.env,
-            cwd=self.root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        poll(lambda: self._ready(name), timeout=60, what=f"{name} to be ready")
+        self.start_all([name])
+
+    def start_all(self, names: list[str]) -> None:
+        """Start the services at once (each takes seconds to import), then wait for each."""
+        for name in names:
+            info = SERVICES[name]
+            log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            self.processes[name] = subprocess.Popen(
+                [str(BIN / "nameko"), "run", "--config", str(info.config_path), info.entry],
+                env=self.env,
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        for name in names:
+            poll(lambda n=name: self._ready(n), timeout=90, what=f"{name} to be ready")
 
     def _ready(self, name: str) -> bool:
         if self.processes[name].poll() is not None:

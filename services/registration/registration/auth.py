@@ -51,6 +51,8 @@ class Scope(StrEnum):
     ERASE_PERSONS = "persons:erase"
     EXPORT_PERSONS = "persons:export"
     RECORD_ATTENDANCE = "attendance:write"
+    WRITE_SCHOOLS = "schools:write"
+    IMPORT_HISTORY = "history:write"
 
 
 SCOPES: dict[CallerRole, frozenset[Scope]] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
@@ -26,6 +27,7 @@ from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import field_errors
 from lob_common.timeutil import local_date
 from registration import auth
+from registration.adapters import history
 from registration.adapters.participants import ParticipantStore
 from registration.adapters.repository import (
     RegistrationFilter,
@@ -36,7 +38,13 @@ from registration.adapters.repository import (
     student_identity_key,
 )
 from registration.adapters.roster_files import read_roster, template_csv, template_xlsx
-from registration.adapters.tables import Activity, Person, Registration, School
+from registration.adapters.tables import (
+    Activity,
+    HistoricalParticipant,
+    Person,
+    Registration,
+    School,
+)
 from registration.domain import model, roster
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.catalogue import obstacles_to_update
@@ -51,6 +59,11 @@ from registration.domain.errors import (
     PreconditionRequired,
     UnknownActivity,
     UnknownRegistration,
+)
+from registration.domain.history import (
+    HistoricalActivity,
+    check_historical_publication,
+    decide_history,
 )
 from registration.domain.roster_sign_up import (
     InvalidRoster,
@@ -121,6 +134,7 @@ def publish_activity(
             raise InvalidInput(
                 [RuleViolation("host_school_id", f"Onbekende school: {data['host_school_id']}.")]
             )
+        _may_be_historical(repo, activity, data)
         if activity is None:
             activity = Activity(id=data["id"], version=1)
             uow.session.add(activity)
@@ -135,6 +149,7 @@ def publish_activity(
             set(data.get("audience") or model.DEFAULT_AUDIENCE.get(data["kind"], ()))
         )
         activity.details = details
+        activity.historical = bool(data.get("historical"))
         activity.published_at = utcnow()
         uow.session.flush()
         uow.emit("activity_published", _activity_published(activity))
@@ -187,6 +202,7 @@ def _activity_published(activity: Activity) -> dict[str, Any]:
         "sign_up_opens_at": _iso(activity.sign_up_opens_at),
         "audience": list(activity.audience),
         "host_school_id": activity.host_school_id,
+        "historical": bool(activity.historical),
         **activity.details,
     }
 
@@ -577,7 +593,7 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
     so later events still apply. No name, contact or birth date leaves (the age band is worked
     out here), and whether they attended. Erased people leave an anonymous record behind
     (anonymous_registrations), which is among the facts: `includes_anonymous` is True. (Only
-    erasures since migration 0004_consent_and_links left one.)
+    erasures since migration 0005_consent_and_links left one.)
     """
     with db() as uow:
         repo = Repository(uow.session)
@@ -600,7 +616,7 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
     return {
         "schools": schools,
         "activities": activities,
-        "facts": _participation_facts(db),
+        "facts": itertools.chain(_participation_facts(db), _historical_facts(db)),
         "includes_anonymous": True,
     }
 
@@ -650,6 +666,129 @@ def _anonymous_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
                 "municipality": kept.municipality,
                 "status": kept.status,
                 "attended": kept.attended,
+            }
+
+
+# --- a finished season, loaded (domain/history.py) ---------------------------------------------
+
+
+def _may_be_historical(repo: Repository, activity: Activity | None, data: dict[str, Any]) -> None:
+    """A historical activity is over; an activity does not turn historical while people are
+    signed up for it, nor current while it holds loaded participants."""
+    historical = bool(data.get("historical"))
+    problems = check_historical_publication(historical, data["ends_at"], utcnow())
+    if problems:
+        raise InvalidInput(problems)
+    if activity is None or bool(activity.historical) == historical:
+        return
+    if historical and repo.active_sign_ups(activity.id):
+        raise ActivityInUse(["Er zijn aanmeldingen: de activiteit kan niet historisch worden."])
+    if not historical and history.any_for(repo.session, activity.id):
+        raise ActivityInUse(
+            ["Er zijn historische deelnemers geladen: de activiteit blijft historisch."]
+        )
+
+
+def record_history(
+    db: DatabaseHandle, activity_id: str, rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Load the participants of a historical activity (all or nothing); each new or corrected
+    record is announced (participation_imported: reporting counts it). A key sent before with
+    the same fields changes nothing, so loading a list twice is safe. Two loads of one key at
+    once: the unique key lets one commit; the other is decided again and finds it."""
+    try:
+        return _record_history(db, activity_id, rows)
+    except IntegrityError:
+        return _record_history(db, activity_id, rows)
+
+
+def _record_history(
+    db: DatabaseHandle, activity_id: str, rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    now = utcnow()
+    with db() as uow:
+        repo = Repository(uow.session)
+        row = repo.activity_row(activity_id)
+        if row is None or row.published_at is None:
+            raise UnknownActivity(activity_id)
+        activity = HistoricalActivity(
+            id=row.id,
+            kind=row.kind,
+            title=row.title,
+            ends_at=row.ends_at,
+            historical=bool(row.historical),
+            cancelled=row.cancelled_at is not None,
+            audience=frozenset(row.audience or ()),
+        )
+        schools = {s.id: s for s in repo.schools()}
+        records = decide_history(activity, rows, schools)
+        stored = history.records_by_key(uow.session, activity_id, (r.key for r in records))
+        new = corrected = 0
+        for record in records:
+            found = stored.get(record.key)
+            if found is not None and not record.differs_from(history.as_fields(found)):
+                continue
+            if found is None:
+                found = HistoricalParticipant(
+                    id=str(uuid.uuid4()), activity_id=activity_id, import_key=record.key
+                )
+                uow.session.add(found)
+                new += 1
+            else:
+                corrected += 1
+            for name in history.RECORD_FIELDS:
+                setattr(found, name, getattr(record, name))
+            found.recorded_at = now
+            uow.emit("participation_imported", _participation_imported(found, row))
+        uow.session.flush()
+        total = history.count(uow.session, activity_id)
+        uow.commit()
+    return {
+        "activity_id": activity_id,
+        "received": len(records),
+        "recorded": new,
+        "corrected": corrected,
+        "unchanged": len(records) - new - corrected,
+        "participants": total,
+    }
+
+
+def _participation_imported(record: HistoricalParticipant, activity: Activity) -> dict[str, Any]:
+    return {
+        "record_id": record.id,
+        "activity_id": activity.id,
+        "activity_kind": activity.kind,
+        "activity_starts_at": activity.starts_at.isoformat(),
+        **history.as_fields(record),
+        "recorded_at": record.recorded_at.isoformat(),
+    }
+
+
+def put_school(db: DatabaseHandle, school: model.School) -> tuple[model.School, bool]:
+    """Register or update a school through the API; (the school, whether it is new)."""
+    with db() as uow:
+        new = Repository(uow.session).school_row(school.id) is None
+    register_school(db, school)
+    return school, new
+
+
+def _historical_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
+    """The loaded participants as reporting's facts (the record id stands for a registration)."""
+    with db() as uow:
+        for record, activity in history.participation(uow.session):
+            yield {
+                "registration_id": record.id,
+                "person_id": None,
+                "activity_id": activity.id,
+                "activity_kind": activity.kind,
+                "activity_date": local_date(activity.starts_at),
+                "school_id": record.school_id,
+                "role": record.role,
+                "age_band": record.age_band,
+                "phase": record.phase,
+                "municipality": record.municipality,
+                "status": model.RegistrationStatus.SIGNED_UP,
+                "attended": record.attended,
             }
 
 
@@ -837,7 +976,9 @@ def _sign_up_roster(
         "unchanged": counts.unchanged,
         "refused": counts.refused,
         "without_email": sum(
-            1 for d in decisions if d.outcome is not Outcome.REFUSED and not d.row.email
+            1
+            for d in decisions
+            if d.outcome is not Outcome.REFUSED and not (d.row.email or (d.pupil and d.pupil.email))
         ),
         "refusals": [
             {"row": d.row.line, "message": d.reason}
@@ -875,9 +1016,9 @@ def _store_roster(
             persons.append(_roster_person(person_id, row, sign_ups[row.line], school_id, now))
         else:
             person_id = pupil.person_id
+            # The identity key stays: a single sign-up with the address it was made with
+            # still finds this person.
             changed = changed_details(row, pupil)
-            if changed.get("student_number"):
-                changed["identity_key"] = student_identity_key(school_id, row.student_number or "")
             if changed:
                 changes.append({"id": person_id, **changed})
         if decision.outcome is Outcome.CREATED:

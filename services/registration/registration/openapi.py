@@ -13,6 +13,8 @@ from registration.schemas import (
     ActivityIn,
     ActivityListOut,
     ActivityOut,
+    HistoryIn,
+    HistoryOut,
     PlanOut,
     ProblemOut,
     RegistrationListOut,
@@ -21,6 +23,7 @@ from registration.schemas import (
     RoomListsOut,
     RosterQuery,
     RosterResultOut,
+    SchoolIn,
     SchoolListOut,
     SignUpIn,
 )
@@ -44,8 +47,8 @@ def _problems(*codes: int) -> dict[str, Any]:
         403: "Not allowed for this key",
         404: "Not found (or not yours)",
         410: "The link has expired",
-        409: "Conflict: already signed up, sign-up not open (yet), or the activity is in use "
-        "or cancelled; `detail` says what is in the way",
+        409: "Conflict: already signed up, sign-up not open (yet), the activity is in use "
+        "or cancelled, or (history) not historical; `detail` says what is in the way",
         412: "If-Match names an older version: fetch the activity again",
         413: "Request body too large",
         415: "Not JSON",
@@ -188,6 +191,71 @@ def _roster_paths(spec: APISpec, security: list[dict], activity_id: dict[str, An
         )
 
 
+def _history_paths(spec: APISpec, security: list[dict[str, Any]]) -> None:
+    """Loading a finished season: the schools and institutions, and the participants of a
+    historical activity (publish it with `historical: true` first)."""
+    spec.path(
+        path="/schools/{school_id}",
+        operations={
+            "put": {
+                "summary": "Register or change a school or institution (operator)",
+                "description": "Schools are Tabel 3a's rows; mbo colleges and other institutions "
+                "join them in Tabel 3b. Announced to the other services when new or changed; "
+                "sending the same school again changes nothing.",
+                "security": security,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "school_id",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "SchoolIn"}},
+                },
+                "responses": {
+                    "201": _json("SchoolOut", "Registered"),
+                    "200": _json("SchoolOut", "Already known (changed if the fields differ)"),
+                    **_problems(400, 401, 403, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/activities/{activity_id}/history",
+        operations={
+            "post": {
+                "summary": "Load the participants of a historical activity (operator)",
+                "description": "For a past season: publish the activity with `historical: "
+                "true` (it must be over), then send its participants as they were counted, "
+                "anonymous (no names, no birth dates; an age is kept as its band). All or "
+                "nothing: one bad row refuses the list (422 names each row's field). A key "
+                "sent again with the same fields changes nothing; with other fields it corrects "
+                "the record. Nobody is mailed and nothing is planned; reporting counts them.",
+                "security": security,
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "activity_id",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "HistoryIn"}},
+                },
+                "responses": {
+                    "200": _json("HistoryOut", "Loaded: how many were new, corrected, as before"),
+                    **_problems(400, 401, 403, 404, 409, 413, 415, 422),
+                },
+            }
+        },
+    )
+
+
 def _participant_paths(spec: APISpec, security: list, path_parameters: dict) -> None:
     """Attendance, a participant's own sign-up by personal token, a person's export."""
     for name, schema in (
@@ -324,6 +392,9 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
         ("SchoolListOut", SchoolListOut),
         ("RegistrationListOut", RegistrationListOut),
         ("RosterResultOut", RosterResultOut),
+        ("SchoolIn", SchoolIn),
+        ("HistoryIn", HistoryIn),
+        ("HistoryOut", HistoryOut),
     ):
         spec.components.schema(name, schema=schema)
     security = [{"apiKey": []}]
@@ -555,6 +626,7 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
     )
     _roster_paths(spec, security, _path_parameters["activity_id"])
     _participant_paths(spec, security, _path_parameters)
+    _history_paths(spec, security)
     document = spec.to_dict()
     _sign_up_per_role(document["components"]["schemas"])
     return document

@@ -19,6 +19,7 @@ from registration.domain.errors import (
     NoPlanYet,
     NotAllowed,
     NotFound,
+    NotHistorical,
     PreconditionFailed,
     PreconditionRequired,
     RegistrationError,
@@ -67,6 +68,15 @@ def problem_for(error: RegistrationError) -> Problem:
                 "activity-in-use",
                 "Er zijn al aanmeldingen",
                 " ".join(obstacles) + " Verplaats of annuleer die aanmeldingen eerst.",
+            )
+        case NotHistorical(activity_title=title):
+            return Problem(
+                409,
+                "activity-not-historical",
+                "Geen historische activiteit",
+                f"'{title}' is geen historische activiteit: deelnemers melden zich daar zelf "
+                'aan. Publiceer een voorbije activiteit met "historical": true om haar '
+                "deelnemers te laden.",
             )
         case PreconditionRequired():
             return Problem(

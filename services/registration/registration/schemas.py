@@ -16,6 +16,7 @@ from marshmallow import (
 
 from lob_common.contracts import (
     ACTIVITY_KINDS,
+    AGE_BANDS,
     AUDIENCES,
     PHASES,
     ROLES,
@@ -27,7 +28,10 @@ from lob_common.contracts import (
     WorkshopSpec,
 )
 from lob_common.timeutil import AMSTERDAM, local, local_date
-from registration.domain.model import SIGN_UP_ROLES, Consent, RegistrationStatus
+from registration.domain.errors import InvalidInput
+from registration.domain.history import MAX_PARTICIPANTS_PER_CALL
+from registration.domain.model import SIGN_UP_ROLES, Consent, RegistrationStatus, School
+from registration.domain.rules import RuleViolation
 
 _name = validate.Length(min=1, max=100)
 # Sane ranges: anything outside is a typing error (and would not fit the database's integers).
@@ -380,6 +384,15 @@ class ActivityIn(_Strict):
             "overbooked for expected no-shows (default: the scheduling service's setting)."
         },
     )
+    historical = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "A past activity loaded to keep its figures (a finished season): it "
+            "must be over; nobody signs up, it is never planned or mailed about; load its "
+            "participants with POST /activities/{activity_id}/history.",
+            "example": False,
+        },
+    )
 
     @validates_schema
     def _times(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -527,6 +540,9 @@ class ActivityOut(Schema):
     travel_minutes = fields.Dict(allow_none=True)
     max_overbooking = fields.Float(allow_none=True)
     signed_up = fields.Integer(metadata={"description": "Current sign-ups (in lists)."})
+    historical = fields.Boolean(
+        required=True, metadata={"description": "A past activity loaded with its figures."}
+    )
 
 
 class ActivityListOut(Schema):
@@ -679,4 +695,120 @@ class RosterResultOut(Schema):
     )
     warnings = fields.List(
         fields.String(), required=True, metadata={"description": "Dutch; nothing to fix."}
+    )
+
+
+# --- a finished season, loaded (domain/history.py) ------------------------------------------
+
+
+class SchoolIn(_Strict):
+    """A school or institution of the region (PUT /schools/{school_id})."""
+
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"example": "Farel College"},
+    )
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(SCHOOL_KINDS),
+        metadata={
+            "description": "vo schools are Tabel 3a's rows; mbo colleges and `other` "
+            "institutions join them in Tabel 3b.",
+            "example": "vmbo",
+        },
+    )
+    municipality = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"example": "Amersfoort"},
+    )
+
+
+def school_from(school_id: str, data: dict[str, Any]) -> School:
+    """The school a PUT names: its id from the path (checked like an activity's id)."""
+    try:
+        _slug(school_id)
+    except ValidationError as exc:
+        raise InvalidInput([RuleViolation("school_id", str(exc.messages[0]))]) from None
+    return School(school_id, data["name"], data["kind"], data.get("municipality"))
+
+
+class HistoryParticipantIn(_Strict):
+    """One participant of a past activity, anonymous: no name, no birth date."""
+
+    key = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "Your key for this participant within the activity: sending it "
+            "again changes nothing, or corrects the record if a field differs.",
+            "example": "2024-vld-0001",
+        },
+    )
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(ROLES),
+        metadata={"example": "professional"},
+    )
+    school_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "Required for pupils; a professional without one counts under "
+            "'Overige instellingen'.",
+            "example": "farel-college",
+        },
+    )
+    age = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=120),
+        metadata={"description": "Age on the day; only its band is kept.", "example": 15},
+    )
+    age_band = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(AGE_BANDS),
+        metadata={"description": "Instead of the age.", "example": "12-15"},
+    )
+    phase = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(PHASES),
+        metadata={"description": "Pupils: from their school.", "example": "vo"},
+    )
+    municipality = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Default: the school's.", "example": "Amersfoort"},
+    )
+    attended = fields.Boolean(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Whether they came (null: not known).", "example": True},
+    )
+
+
+class HistoryIn(_Strict):
+    participants = fields.List(
+        fields.Nested(HistoryParticipantIn),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_PARTICIPANTS_PER_CALL),
+        metadata={"description": f"1 to {MAX_PARTICIPANTS_PER_CALL} per call."},
+    )
+
+
+class HistoryOut(Schema):
+    activity_id = fields.String(required=True)
+    received = fields.Integer(required=True, metadata={"description": "Participants sent."})
+    recorded = fields.Integer(required=True, metadata={"description": "New records."})
+    corrected = fields.Integer(required=True, metadata={"description": "Records changed."})
+    unchanged = fields.Integer(required=True, metadata={"description": "Sent before, as is."})
+    participants = fields.Integer(
+        required=True, metadata={"description": "The activity's records now."}
     )

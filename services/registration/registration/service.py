@@ -53,6 +53,8 @@ from registration.schemas import (
     ActivityIn,
     ActivityListOut,
     ActivityOut,
+    HistoryIn,
+    HistoryOut,
     PlanOut,
     RegistrationListOut,
     RegistrationOut,
@@ -60,7 +62,10 @@ from registration.schemas import (
     RoomListsOut,
     RosterQuery,
     RosterResultOut,
+    SchoolIn,
     SchoolListOut,
+    SchoolOut,
+    school_from,
 )
 from registration.schemas_participants import (
     AttendanceFileOut,
@@ -226,6 +231,25 @@ class RegistrationService(ServiceBase):
     def list_schools(self, request: Request) -> Response:
         self._caller(request, Scope.READ_SCHOOLS)
         return reply(SchoolListOut(), {"schools": handlers.list_schools(self.db)})
+
+    @http("PUT", "/schools/<string:school_id>")
+    def put_school(self, request: Request, school_id: str) -> Response:
+        """Register a school or institution, or change it (operator); announced when new or
+        changed (school_registered)."""
+        self._caller(request, Scope.WRITE_SCHOOLS)
+        data = load(SchoolIn(), read_json(request))
+        school, new = handlers.put_school(self.db, school_from(school_id, data))
+        location = {"Location": f"/schools/{school.id}"}
+        return reply(SchoolOut(), school, 201 if new else 200, location)
+
+    @http("POST", "/activities/<string:activity_id>/history")
+    def load_history(self, request: Request, activity_id: str) -> Response:
+        """The participants of a historical activity (operator): a finished season, loaded."""
+        self._caller(request, Scope.IMPORT_HISTORY)
+        data = load(HistoryIn(), read_json(request))
+        return reply(
+            HistoryOut(), handlers.record_history(self.db, activity_id, data["participants"])
+        )
 
     @http("GET", "/activities")
     def list_activities(self, request: Request) -> Response:

@@ -41,6 +41,7 @@ def activity_view(activity: Activity, signed_up: int | None = None) -> dict[str,
         "audience": list(activity.audience or ()),
         "host_school_id": activity.host_school_id,
         "cancelled_at": activity.cancelled_at,
+        "historical": bool(activity.historical),
         **activity.details,
     }
     if signed_up is not None:

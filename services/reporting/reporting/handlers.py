@@ -161,6 +161,48 @@ def record_attendances(uow: UnitOfWork, events: list[Event]) -> None:
     repository.set_on_facts(uow.session, "attended", rows)
 
 
+@idempotent_batch
+def record_imported_participation(uow: UnitOfWork, events: list[Event]) -> None:
+    """A historical activity's participants, as an operator loaded them: anonymous facts keyed
+    by the record's id (a correction sent later replaces the fact)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        latest[event.payload["record_id"]] = event.payload
+    payloads = list(latest.values())
+    days = repository.activity_dates(uow.session, (p["activity_id"] for p in payloads))
+    rows = [
+        {
+            "registration_id": p["record_id"],
+            "person_id": None,
+            "activity_id": p["activity_id"],
+            "activity_kind": p["activity_kind"],
+            "activity_date": days.get(p["activity_id"]) or local_date(p["activity_starts_at"]),
+            "school_id": p["school_id"],
+            "role": p["role"],
+            "age_band": p["age_band"],
+            "phase": p["phase"],
+            "municipality": p["municipality"],
+            "status": Status.SIGNED_UP,
+            "attended": p["attended"],
+        }
+        for p in payloads
+    ]
+    repository.add_sign_ups(uow.session, rows)
+    repository.set_on_facts(
+        uow.session,
+        "attended",
+        [
+            {
+                "registration_id": r["registration_id"],
+                "person_id": None,
+                "activity_id": r["activity_id"],
+                "attended": r["attended"],
+            }
+            for r in rows
+        ],
+    )
+
+
 @idempotent
 def forget_person(uow: UnitOfWork, event: Event) -> None:
     """Erasure: cut the link to the person; the anonymous count remains."""

@@ -63,6 +63,10 @@ class ReportingService(ServiceBase):
     def handle_attendance_recorded(self, events: list[Event]) -> int:
         return handlers.record_attendances(self.db, events)
 
+    @batch_event_handler("registration", "participation_imported")
+    def handle_participation_imported(self, events: list[Event]) -> int:
+        return handlers.record_imported_participation(self.db, events)
+
     @event_handler("registration", "person_erased")
     def handle_person_erased(self, event: Event) -> bool:
         return handlers.forget_person(self.db, event)

@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 
 @idempotent
 def record_activity(uow: UnitOfWork, event: Event, settings: Settings) -> None:
-    """Keep the activity; for a kind with seats, a changed capacity reaches the plan at once."""
+    """Keep the activity; for a kind with seats, a changed capacity reaches the plan at once.
+    A historical activity (a past season, loaded for its figures) is not kept: never planned."""
     p = event.payload
+    if p["historical"]:
+        return
     as_json = payload_json(event)
     store = PlanStore(uow)
     activity = Activity(

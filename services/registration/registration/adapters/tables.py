@@ -71,6 +71,9 @@ class Activity(Base):
     # Sessions, rounds, workshops, buses, stops: the structure scheduling needs, as published.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A past activity loaded with its participants (POST /activities/{id}/history): nobody
+    # signs up, scheduling never plans it, notifications never mails about it.
+    historical: Mapped[bool] = mapped_column(default=False)
 
 
 class Person(Base):
@@ -150,6 +153,29 @@ class Registration(Base):
         ),
         # The lists page through registrations in this order.
         Index("ix_registrations_created_at_id", "created_at", "id"),
+    )
+
+
+class HistoricalParticipant(Base):
+    """One participant of a historical activity as an operator loaded it: anonymous (no person,
+    no name, no birth date), only what the region's tables count. `import_key` is the caller's
+    key for the participant, so loading the same list again changes nothing."""
+
+    __tablename__ = "historical_participants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
+    import_key: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    phase: Mapped[str | None] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    attended: Mapped[bool | None]
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("activity_id", "import_key", name="uq_historical_participants_key"),
     )
 
 

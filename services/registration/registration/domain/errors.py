@@ -86,6 +86,14 @@ class InvalidInput(RegistrationError):
         self.violations = tuple(violations)
 
 
+class NotHistorical(RegistrationError):
+    """Participants were sent for a current activity: they sign up themselves there."""
+
+    def __init__(self, activity_title: str) -> None:
+        super().__init__(activity_title)
+        self.activity_title = activity_title
+
+
 class ActivityInUse(RegistrationError):
     """An update would take away what sign-ups depend on; each obstacle is said in Dutch."""
 

@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import eventlet
 import pytest
@@ -24,6 +25,7 @@ from registration.service import PageHandler, RegistrationService
 pytestmark = pytest.mark.integration
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 SOON = datetime.now(UTC) + timedelta(days=30)
+EXAMPLES = Path(__file__).resolve().parents[4] / "docs" / "examples"
 
 
 @pytest.fixture
@@ -717,6 +719,39 @@ def test_every_path_and_response_is_what_the_openapi_document_says(api):
             template="/activities/{activity_id}/room-lists",
             headers=headers,
         )
+    rosters = "/activities/{activity_id}/rosters"
+    magister = (EXAMPLES / "magister-3b.csv").read_bytes()
+    csv_body = {"Content-Type": "text/csv"}
+    for headers, params, body in (
+        (farel, {}, magister),  # 200: signed up
+        ({**OPERATOR, **csv_body}, {}, magister),  # 422: the operator names no school
+        (farel, {}, (EXAMPLES / "met-fouten.csv").read_bytes()),  # 422: lines to fix
+        (farel, {}, b"%PDF-1.7"),  # 415: no table
+        (nobody, {}, magister),  # 401
+    ):
+        call(
+            "POST",
+            "/activities/loopbaanevenement-test/rosters",
+            template=rosters,
+            headers={**csv_body, **headers},
+            params=params,
+            data=body,
+        )
+    call(
+        "POST",
+        "/activities/loopbaanevenement-test/rosters",
+        template=rosters,
+        headers=farel,
+        files={"file": ("3b.csv", magister, "text/csv")},
+    )
+    for suffix in ("csv", "xlsx"):
+        for headers in (farel, nobody):
+            call(
+                "GET",
+                f"/activities/loopbaanevenement-test/rosters/template.{suffix}",
+                template=f"/activities/{{activity_id}}/rosters/template.{suffix}",
+                headers=headers,
+            )
 
     assert check.unchecked() == set()
     assert {status for _, _, status in check.checked} >= {

@@ -11,6 +11,7 @@ import pytest
 import requests
 from nameko.testing.services import replace_dependencies
 
+from lob_common.contracts import CONTRACTS
 from lob_common.db import DatabaseHandle, make_engine
 from lob_testing import OPERATOR_KEY, base_url, service_test_config
 from registration.adapters.tables import Base, Person
@@ -121,6 +122,8 @@ MATRIX = {
     "POST /activities": {"operator"},
     "DELETE /activities/{id}": {"operator"},
     "GET /schools": EVERYONE,
+    "PUT /schools/{id}": {"operator"},
+    "POST /activities/{id}/history": {"operator"},
     "POST /registrations": {"operator", "school_a", "website"},
     "GET /registrations": {"operator", "school_a", "host_own"},
     "GET /registrations?format=csv": {"operator", "school_a", "host_own"},
@@ -197,6 +200,16 @@ def _attempt(region, endpoint, role):
             return region.call("DELETE", f"/activities/{target}", role).ok
         case "GET /schools":
             return region.call("GET", "/schools", role).ok
+        case "PUT /schools/{id}":
+            school = {"name": "Overige instellingen", "kind": "other", "municipality": None}
+            return region.call("PUT", f"/schools/{region.fresh('s')}", role, json=school).ok
+        case "POST /activities/{id}/history":
+            target = region.fresh("h")
+            region.publish(target, kind="bus_tour", historical=True, **_past_bus_tour())
+            row = {"key": "k1", "role": "professional", "school_id": "farel-college"}
+            return region.call(
+                "POST", f"/activities/{target}/history", role, json={"participants": [row]}
+            ).ok
         case "POST /registrations":
             return region.sign_up(as_=role).status_code == 201
         case "GET /registrations":
@@ -249,6 +262,14 @@ def _attempt(region, endpoint, role):
     raise AssertionError(f"no attempt for {endpoint}")
 
 
+def _past_bus_tour():
+    return {
+        "starts_at": "2024-10-17T08:30:00+02:00",
+        "ends_at": "2024-10-17T16:00:00+02:00",
+        "buses": [{"bus_id": "bus-1", "seats": 50}],
+    }
+
+
 def test_only_the_allowed_cells_of_the_authorisation_matrix_succeed(region):
     outcome = {
         endpoint: {role for role in ROLES if _attempt(region, endpoint, role)}
@@ -272,6 +293,7 @@ def test_the_matrix_covers_every_operation_of_the_document(region):
         f"{method.upper()} {path}".replace("{activity_id}", "{id}")
         .replace("{registration_id}", "{id}")
         .replace("{person_id}", "{id}")
+        .replace("{school_id}", "{id}")
         for path, item in document["paths"].items()
         for method in item
     }
@@ -443,7 +465,8 @@ def test_sign_up_opens_at_its_moment_and_the_event_says_so(region):
     [event] = [
         e for e in _outbox(region, "activity_published") if e["payload"]["activity_id"] == "later"
     ]
-    assert event["schema_version"] == "1.2"
+    # sign_up_opens_at came with 1.2; later minor versions keep it.
+    assert event["schema_version"] == CONTRACTS["activity_published"].version >= "1.2"
     assert event["payload"]["audience"] == ["pupils"]
     assert datetime.fromisoformat(event["payload"]["sign_up_opens_at"]) == opens
     hosted = [

@@ -5,6 +5,7 @@ valid_rows_only and dry_run; one school never sees or matches another's pupils; 
 XLSX and multipart uploads, and the templates."""
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -338,3 +339,12 @@ def test_the_templates_for_an_info_day_have_the_choice_columns(school):
     assert "Keuze" not in plain.content.decode("utf-8-sig")
     website = school.call("GET", "/activities/infodag/rosters/template.csv", "website")
     assert website.status_code == 403
+
+
+def test_the_same_file_uploaded_twice_at_once_signs_each_pupil_up_once(school):
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: school.upload(MAGISTER), range(2)))
+
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert sorted(a.json()["created"] for a in answers) == [0, 6]
+    assert len(school.listed()) == 6 and len(signed_up_events(school.db)) == 6

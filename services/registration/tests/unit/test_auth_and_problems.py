@@ -81,6 +81,7 @@ EXAMPLES = {
         "Dag", datetime(2026, 9, 1, tzinfo=UTC)
     ),
     errors.ActivityCancelled: lambda: errors.ActivityCancelled("Dag"),
+    errors.NotHistorical: lambda: errors.NotHistorical("Dag"),
     errors.InvalidInput: lambda: errors.InvalidInput([RuleViolation("cursor", "Fout.")]),
     errors.ActivityInUse: lambda: errors.ActivityInUse(["Workshop w1 kan niet weg."]),
     errors.PreconditionFailed: lambda: errors.PreconditionFailed("v2"),

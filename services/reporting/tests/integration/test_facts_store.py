@@ -28,6 +28,7 @@ HANDLERS = {
     "sign_up_cancelled": lambda db, event: handlers.record_cancellations(db, [event]),
     "attendance_recorded": lambda db, event: handlers.record_attendances(db, [event]),
     "person_erased": handlers.forget_person,
+    "participation_imported": lambda db, event: handlers.record_imported_participation(db, [event]),
 }
 T0 = datetime(2024, 9, 1, tzinfo=UTC)
 
@@ -294,3 +295,30 @@ def test_rebuild_from_registrations_state_gives_the_same_tables(season):
         cancelled_at=INFODAY,
     )
     assert cells(season.table("tabel-3a", school_years=["2024-2025"]))["farel"] == ((4,), 4)
+
+
+def test_loaded_participants_of_a_past_activity_count_and_a_correction_replaces_them(season):
+    def imported(record_id, school, attended):
+        return season.send(
+            "participation_imported",
+            **sample(
+                "participation_imported",
+                record_id=record_id,
+                activity_id="bus",
+                activity_kind="bus_tour",
+                activity_starts_at=BUS,
+                school_id=school,
+                attended=attended,
+            ),
+        )
+
+    imported("h1", "atrium", True)
+    imported("h2", None, True)
+    imported("h3", "atrium", None)  # attendance not known: not in Tabel 3b
+    first = cells(season.table("tabel-3b", school_years=["2024-2025"]))
+    imported("h1", "atrium", False)  # the operator corrected the record
+
+    assert first["atrium"] == ((1,), 1) and first[None] == ((1,), 1)
+    assert cells(season.table("tabel-3b", school_years=["2024-2025"]))["atrium"] == ((0,), 0)
+    assert len(season.facts()) == 13 + 3
+    assert season.counts_agree_with_facts()

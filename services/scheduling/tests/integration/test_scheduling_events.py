@@ -59,3 +59,20 @@ def test_cancellation_and_erasure(scheduling, broker):
         ),
         what="r1 cancelled and p2 erased",
     )
+
+
+def test_a_historical_activity_is_not_kept_so_never_planned(scheduling, broker):
+    """A past season loaded for its figures (activity_published 1.3, historical): handled (its
+    event is claimed) but not kept, so there is nothing to plan; a current one is kept."""
+    past = sample("activity_published", activity_id="past", historical=True)
+    publish_event(broker, "activity_published", past)
+    publish_event(broker, "activity_published", sample("activity_published", activity_id="now"))
+
+    processed = scheduling.metadata.tables["processed_events"]
+
+    def handled():
+        with scheduling() as uow:
+            return len(uow.session.execute(select(processed)).all()) == 2
+
+    poll(handled, what="both announcements handled")
+    assert [a.id for a in _rows(scheduling, ActivityCopy)] == ["now"]

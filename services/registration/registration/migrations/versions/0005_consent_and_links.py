@@ -1,8 +1,8 @@
 """parental consent (pending sign-ups, expiry, erasure after a grace), links by token
 (consent, personal), attendance, and the anonymous record an erasure leaves
 
-Revision ID: 0004_consent_and_links
-Revises: 0003_roster_pupils
+Revision ID: 0005_consent_and_links
+Revises: 0004_history
 Create Date: 2026-11-30 00:30:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import lob_common.db
 
-revision = "0004_consent_and_links"
-down_revision = "0003_roster_pupils"
+revision = "0005_consent_and_links"
+down_revision = "0004_history"
 branch_labels = None
 depends_on = None
 
