@@ -653,9 +653,9 @@ def _anonymous_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
             activity = activities.get(kept.activity_id)
             if activity is None or kept.status not in model.REPORTED_STATUSES:
                 continue
-            yield {
-                "registration_id": kept.id,
-                "person_id": kept.person_id,
+            yield {  # no link any more, as reporting's own facts of erased people
+                "registration_id": None,
+                "person_id": None,
                 "activity_id": kept.activity_id,
                 "activity_kind": activity.kind,
                 "activity_date": local_date(activity.starts_at),
