@@ -207,10 +207,37 @@ class SignUpCancelled(_Payload):
     reason = fields.String(load_default="")
 
 
+# A self sign-up of a pupil under 16 waits for a parent (docs/consent.md): registration emits
+# consent_requested instead of signed_up, then consent_given + signed_up, or consent_refused.
+CONSENT_REFUSAL_REASONS = ("refused", "expired", "withdrawn")
+
+
+class ConsentRequested(_Payload):
+    """A parent is asked (again) to consent; notifications mails the link (contact RPC)."""
+
+    registration_id = _id(required=True)
+    activity_id = _id(required=True)
+    person_id = _id(required=True)
+    requested_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    expires_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+
+
 class ConsentGiven(_Payload):
     person_id = _id(required=True)
     registration_id = _id(load_default=None, allow_none=True)
     given_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    activity_id = _id(load_default=None, allow_none=True)  # 1.1
+
+
+class ConsentRefused(_Payload):
+    """No consent: refused, expired, or withdrawn later. The sign-up is void and the pupil's
+    data is erased after a grace (person_erased follows), so the outcome mail can still go."""
+
+    registration_id = _id(required=True)
+    activity_id = _id(required=True)
+    person_id = _id(required=True)
+    refused_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    reason = fields.String(required=True, validate=validate.OneOf(CONSENT_REFUSAL_REASONS))
 
 
 class AttendanceRecorded(_Payload):
@@ -350,7 +377,9 @@ CONTRACTS: dict[str, Contract] = {
         Contract("registration", "school_registered", SchoolRegistered),
         Contract("registration", "signed_up", SignedUp, "1.1"),
         Contract("registration", "sign_up_cancelled", SignUpCancelled),
-        Contract("registration", "consent_given", ConsentGiven),
+        Contract("registration", "consent_requested", ConsentRequested),
+        Contract("registration", "consent_given", ConsentGiven, "1.1"),
+        Contract("registration", "consent_refused", ConsentRefused),
         Contract("registration", "attendance_recorded", AttendanceRecorded),
         Contract("registration", "person_erased", PersonErased),
         Contract("registration", "participation_imported", ParticipationImported),

@@ -79,7 +79,26 @@ SAMPLES = {
         "cancelled_at": AT,
         "reason": "ziek",
     },
-    "consent_given": {"person_id": "p1", "registration_id": "r1", "given_at": AT},
+    "consent_requested": {
+        "registration_id": "r1",
+        "activity_id": "a1",
+        "person_id": "p1",
+        "requested_at": AT,
+        "expires_at": "2030-12-24T13:00:00+00:00",
+    },
+    "consent_given": {
+        "person_id": "p1",
+        "registration_id": "r1",
+        "given_at": AT,
+        "activity_id": "a1",
+    },
+    "consent_refused": {
+        "registration_id": "r1",
+        "activity_id": "a1",
+        "person_id": "p1",
+        "refused_at": AT,
+        "reason": "refused",
+    },
     "attendance_recorded": {
         "registration_id": "r1",
         "activity_id": "a1",
