@@ -131,7 +131,18 @@ def test_the_operator_prints_room_lists(both):
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text), delimiter=";"))
-    assert rows[0] == ["ronde", "sessie", "titel", "aanbieder", "school", "achternaam", "voornaam"]
+    assert rows[0] == [
+        "ronde",
+        "sessie",
+        "titel",
+        "aanbieder",
+        "school",
+        "achternaam",
+        "voornaam",
+        "aanmeldingsnummer",
+        "aanwezig",  # empty, to tick and upload back (POST /activities/{id}/attendance)
+    ]
+    assert {r[8] for r in rows[1:]} == {""}
     assert len(rows) - 1 == 18  # six pupils, three rounds
     assert {r[4] for r in rows[1:]} == {"Farel College", "Het Element"}
     as_json = requests.get(f"{url}/activities/vld/room-lists", headers=OPERATOR)

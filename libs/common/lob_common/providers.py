@@ -19,6 +19,7 @@ from kombu import Connection
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
+from nameko.timer import Timer
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WsgiApp
 from nameko.web.server import WebServer as NamekoWebServer
@@ -241,8 +242,13 @@ class ApiHandler(HttpRequestHandler):
         metrics.HTTP_REQUESTS.labels(self.method, self.url, str(response.status_code)).inc()
         metrics.HTTP_DURATION.labels(self.method, self.url).observe(seconds)
         if self.url not in QUIET_PATHS:
-            log_access(self.method, request.path, response.status_code, seconds)
+            log_access(self.method, self.logged_path(request), response.status_code, seconds)
         return response
+
+    def logged_path(self, request: Request) -> str:
+        """The path the access log shows; an entrypoint whose path holds a secret (a link's
+        token) logs its route instead."""
+        return request.path
 
     def response_from_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Problem):
@@ -368,3 +374,19 @@ class ServiceBase:
     correlation = CorrelationId()
     waker = ShutdownWaker()
     operations = Operations()
+
+
+class ConfigTimer(Timer):
+    """nameko's @timer whose interval is a config setting (seconds), read when the service
+    starts, so tests and deployments set it without code: @config_timer("SWEEP_SECONDS", 60)."""
+
+    def __init__(self, setting: str, default: float, **kwargs: Any) -> None:
+        super().__init__(interval=default, **kwargs)
+        self.setting = setting
+
+    def setup(self) -> None:
+        self.interval = float(self.container.config.get(self.setting, self.interval))
+        super().setup()
+
+
+config_timer = ConfigTimer.decorator

@@ -49,6 +49,8 @@ class Scope(StrEnum):
     READ_PROGRAMMES = "programmes:read"
     READ_ROOM_LISTS = "room-lists:read"
     ERASE_PERSONS = "persons:erase"
+    EXPORT_PERSONS = "persons:export"
+    RECORD_ATTENDANCE = "attendance:write"
     WRITE_SCHOOLS = "schools:write"
     IMPORT_HISTORY = "history:write"
 
@@ -76,6 +78,7 @@ SCOPES: dict[CallerRole, frozenset[Scope]] = {
             Scope.READ_SCHOOLS,
             Scope.READ_REGISTRATIONS,
             Scope.READ_ROOM_LISTS,
+            Scope.RECORD_ATTENDANCE,  # of the activities it hosts (handlers_attendance)
         }
     ),
 }

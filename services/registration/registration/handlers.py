@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
@@ -28,6 +28,7 @@ from lob_common.http import field_errors
 from lob_common.timeutil import local_date
 from registration import auth
 from registration.adapters import history
+from registration.adapters.participants import ParticipantStore
 from registration.adapters.repository import (
     RegistrationFilter,
     Repository,
@@ -90,6 +91,9 @@ from registration.views import (
     registration_view,
     registrations_csv,
 )
+
+# How long a parent has to answer, unless the service's config says (CONSENT_TTL_DAYS).
+CONSENT_TTL = timedelta(days=14)
 
 # --- the catalogue -----------------------------------------------------------------------------
 
@@ -299,7 +303,11 @@ def issue_school_key(db: DatabaseHandle, school_id: str) -> str:
 
 
 def sign_up(
-    db: DatabaseHandle, body: Any, caller: Caller, idempotency_key: str | None = None
+    db: DatabaseHandle,
+    body: Any,
+    caller: Caller,
+    idempotency_key: str | None = None,
+    consent_ttl: timedelta | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Register one person for one activity; returns (registration view, created).
 
@@ -315,9 +323,9 @@ def sign_up(
     scoped_key = caller.scoped(idempotency_key) if idempotency_key else None
     fingerprint = request_hash(body) if scoped_key else None
     try:
-        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint)
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint, consent_ttl)
     except IntegrityError:
-        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint)
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint, consent_ttl)
 
 
 def request_hash(body: Any) -> str:
@@ -333,6 +341,7 @@ def _sign_up(
     caller: Caller,
     scoped_key: str | None,
     fingerprint: str | None,
+    consent_ttl: timedelta | None = None,
 ) -> tuple[dict[str, Any], bool]:
     now = utcnow()
     with db() as uow:
@@ -344,7 +353,7 @@ def _sign_up(
                     raise IdempotencyKeyReused(scoped_key.split(":", 2)[-1])
                 return registration_view(earlier), False
         registration, decision = record_sign_up(
-            uow, repo, caller, request, now, input_errors, scoped_key, fingerprint
+            uow, repo, caller, request, now, input_errors, scoped_key, fingerprint, consent_ttl
         )
         uow.commit()
         metrics.SIGN_UPS.labels(decision.activity.kind, decision.role).inc()
@@ -360,11 +369,13 @@ def record_sign_up(
     input_errors: Sequence[RuleViolation] = (),
     scoped_key: str | None = None,
     fingerprint: str | None = None,
+    consent_ttl: timedelta | None = None,
 ) -> tuple[Registration, SignUp]:
     """Decide one sign-up and, if accepted, store it and its `signed_up` event in `uow`
     (not committed: a caller may record many, e.g. a roster's rows, in one transaction).
 
-    Raises the domain's refusal (decide_sign_up) and stores nothing then.
+    Raises the domain's refusal (decide_sign_up) and stores nothing then. A sign-up that needs
+    a parent's consent waits for it: consent_requested instead of signed_up (docs/consent.md).
     """
     activity = repo.published_activity(request.activity_id) if request.activity_id else None
     school_id = school_id_for(caller, request)
@@ -380,7 +391,12 @@ def record_sign_up(
     )
     person = repo.save_person(person, decision, now)
     registration = repo.add_registration(decision, person, scoped_key, now, fingerprint)
-    uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
+    if registration.status == model.RegistrationStatus.PENDING_CONSENT:
+        from registration.handlers_consent import ask_parent  # it builds on this module
+
+        ask_parent(uow, registration, now, consent_ttl or CONSENT_TTL)
+    else:
+        uow.emit("signed_up", signed_up_payload(decision, registration.id, person.id, now))
     return registration, decision
 
 
@@ -492,29 +508,39 @@ def cancel(
     """Cancel a sign-up; cancelling again changes nothing (and emits nothing)."""
     with db() as uow:
         registration = _visible_registration(Repository(uow.session), registration_id, caller)
-        if registration.status != model.RegistrationStatus.CANCELLED:
-            registration.status = model.RegistrationStatus.CANCELLED
-            registration.cancelled_at = utcnow()
-            uow.emit(
-                "sign_up_cancelled",
-                {
-                    "registration_id": registration.id,
-                    "activity_id": registration.activity_id,
-                    "person_id": registration.person_id,
-                    "cancelled_at": registration.cancelled_at.isoformat(),
-                    "reason": reason[:200],
-                },
-            )
+        if cancel_in(uow, registration, reason, utcnow()):
             uow.commit()
         return registration_view(registration)
 
 
+def cancel_in(uow: UnitOfWork, registration: Registration, reason: str, now: datetime) -> bool:
+    """The one cancellation (an operator's, a school's, a participant's own link, a parent's
+    withdrawal): status and sign_up_cancelled in `uow`; False (nothing) if it holds no place."""
+    if registration.status not in model.ACTIVE_STATUSES:
+        return False
+    registration.status = model.RegistrationStatus.CANCELLED
+    registration.cancelled_at = now
+    uow.emit(
+        "sign_up_cancelled",
+        {
+            "registration_id": registration.id,
+            "activity_id": registration.activity_id,
+            "person_id": registration.person_id,
+            "cancelled_at": now.isoformat(),
+            "reason": reason[:200],
+        },
+    )
+    return True
+
+
 def erase_person(db: DatabaseHandle, person_id: str) -> bool:
     """AVG erasure: delete the person and every registration; other services follow the event.
+    The anonymous facts of each registration stay (anonymous_registrations), so counts survive.
 
     Returns False if there was no such person (erasing twice is not an error).
     """
     with db() as uow:
+        ParticipantStore(uow.session).keep_anonymous(person_id, utcnow())
         if not Repository(uow.session).erase_person(person_id):
             return False
         uow.emit("person_erased", {"person_id": person_id, "erased_at": utcnow().isoformat()})
@@ -598,8 +624,9 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
     (`lob report rebuild`): the schools, the activities, and per registration the anonymous
     facts (school, activity, date, role, phase, age band, municipality, status) with its ids,
     so later events still apply. No name, contact or birth date leaves (the age band is worked
-    out here). Attendance is not recorded here yet (None). Erased people leave no registration
-    behind yet, so `includes_anonymous` is False: reporting keeps the anonymous facts it has.
+    out here), and whether they attended. Erased people leave an anonymous record behind
+    (anonymous_registrations), which is among the facts: `includes_anonymous` is True. (Only
+    erasures since migration 0005_consent_and_links left one.)
     """
     with db() as uow:
         repo = Repository(uow.session)
@@ -623,14 +650,16 @@ def export_participation(db: DatabaseHandle) -> dict[str, Any]:
         "schools": schools,
         "activities": activities,
         "facts": itertools.chain(_participation_facts(db), _historical_facts(db)),
-        "includes_anonymous": False,
+        "includes_anonymous": True,
     }
 
 
 def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
     with db() as uow:
         for row in Repository(uow.session).participation():
-            (rid, pid, activity_id, school_id, status, role, birth, phase, place, kind, start) = row
+            (rid, pid, activity_id, school_id, status, role, birth, phase, place, kind, start) = (
+                row[:11]
+            )
             day = local_date(start)
             yield {
                 "registration_id": rid,
@@ -644,7 +673,32 @@ def _participation_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
                 "phase": phase,
                 "municipality": place,
                 "status": status,
-                "attended": None,
+                "attended": row[11],
+            }
+    yield from _anonymous_facts(db)
+
+
+def _anonymous_facts(db: DatabaseHandle) -> Iterator[dict[str, Any]]:
+    """What erased people left (anonymous_registrations), as facts of the same shape."""
+    with db() as uow:
+        activities = {a.id: a for a in Repository(uow.session).published_activities()}
+        for kept in ParticipantStore(uow.session).anonymous_participation():
+            activity = activities.get(kept.activity_id)
+            if activity is None or kept.status not in model.REPORTED_STATUSES:
+                continue
+            yield {  # no link any more, as reporting's own facts of erased people
+                "registration_id": None,
+                "person_id": None,
+                "activity_id": kept.activity_id,
+                "activity_kind": activity.kind,
+                "activity_date": local_date(activity.starts_at),
+                "school_id": kept.school_id,
+                "role": kept.role,
+                "age_band": kept.age_band,
+                "phase": kept.phase,
+                "municipality": kept.municipality,
+                "status": kept.status,
+                "attended": kept.attended,
             }
 
 

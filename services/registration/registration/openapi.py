@@ -27,6 +27,13 @@ from registration.schemas import (
     SchoolListOut,
     SignUpIn,
 )
+from registration.schemas_participants import (
+    AttendanceFileOut,
+    AttendanceIn,
+    AttendanceOut,
+    MyRegistrationOut,
+    PersonExportOut,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -39,6 +46,7 @@ def _problems(*codes: int) -> dict[str, Any]:
         401: "No or unknown API key",
         403: "Not allowed for this key",
         404: "Not found (or not yours)",
+        410: "The link has expired",
         409: "Conflict: already signed up, sign-up not open (yet), the activity is in use "
         "or cancelled, or (history) not historical; `detail` says what is in the way",
         412: "If-Match names an older version: fetch the activity again",
@@ -242,6 +250,107 @@ def _history_paths(spec: APISpec, security: list[dict[str, Any]]) -> None:
                 "responses": {
                     "200": _json("HistoryOut", "Loaded: how many were new, corrected, as before"),
                     **_problems(400, 401, 403, 404, 409, 413, 415, 422),
+                },
+            }
+        },
+    )
+
+
+def _participant_paths(spec: APISpec, security: list, path_parameters: dict) -> None:
+    """Attendance, a participant's own sign-up by personal token, a person's export."""
+    for name, schema in (
+        ("AttendanceIn", AttendanceIn),
+        ("AttendanceOut", AttendanceOut),
+        ("AttendanceFileOut", AttendanceFileOut),
+        ("MyRegistrationOut", MyRegistrationOut),
+        ("PersonExportOut", PersonExportOut),
+    ):
+        spec.components.schema(name, schema=schema)
+    spec.components.security_scheme(
+        "personalToken", {"type": "apiKey", "in": "header", "name": "X-Personal-Token"}
+    )
+    spec.path(
+        path="/registrations/{registration_id}/attendance",
+        operations={
+            "post": {
+                "summary": "Record whether a participant came (operator; a host college: its "
+                "own activities)",
+                "description": "Recording what is already recorded changes nothing "
+                "(`changed`: false); a correction is a new fact. Each change emits "
+                "attendance_recorded once.",
+                "security": security,
+                "parameters": [path_parameters["registration_id"]],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "AttendanceIn"}},
+                },
+                "responses": {
+                    "200": _json("AttendanceOut", "Recorded"),
+                    **_problems(400, 401, 403, 404, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/activities/{activity_id}/attendance",
+        operations={
+            "post": {
+                "summary": "Upload the ticked room list (CSV/XLSX) to record everyone on it "
+                "(operator; a host college: its own activities)",
+                "description": "The room list of GET /activities/{activity_id}/room-lists"
+                "?format=csv with its `aanwezig` column filled in: ja/x/1 present, nee/0/empty "
+                "absent. The file as the body, or as the `file` part of a multipart form. All "
+                "or nothing: a 422 names every row to fix (`row`, `field`, `message`).",
+                "security": security,
+                "parameters": [path_parameters["activity_id"]],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _json("AttendanceFileOut", "Recorded"),
+                    **_problems(401, 403, 404, 413, 415, 422),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/my/registration",
+        operations={
+            "get": {
+                "summary": "A participant's own sign-up and programme, by the personal token",
+                "description": "For the regional website: the token of the participant's "
+                "personal link (the last part of /mijn-aanmelding/{token}) in the "
+                "X-Personal-Token header; no API key. The same as the personal page.",
+                "security": [{"personalToken": []}],
+                "responses": {
+                    "200": _json("MyRegistrationOut", "The sign-up"),
+                    **_problems(400, 404, 410),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/persons/{person_id}/export",
+        operations={
+            "get": {
+                "summary": "Everything registration holds about a person (AVG; operator)",
+                "security": security,
+                "parameters": [path_parameters["person_id"]],
+                "responses": {
+                    "200": _json("PersonExportOut", "The person's data"),
+                    **_problems(401, 403, 404),
                 },
             }
         },
@@ -516,6 +625,7 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
         },
     )
     _roster_paths(spec, security, _path_parameters["activity_id"])
+    _participant_paths(spec, security, _path_parameters)
     _history_paths(spec, security)
     document = spec.to_dict()
     _sign_up_per_role(document["components"]["schemas"])

@@ -33,7 +33,7 @@ from registration.domain.roster_sign_up import InvalidRoster
 
 
 def problem_for(error: RegistrationError) -> Problem:
-    roster_problem = _roster_problem(error)
+    roster_problem = _roster_problem(error) or participant_problem(error)
     if roster_problem is not None:
         return roster_problem
     match error:
@@ -133,6 +133,36 @@ def problem_for(error: RegistrationError) -> Problem:
                 headers={"Retry-After": str(SchedulingUnavailable.retry_after_seconds)},
             )
     raise TypeError(f"no problem mapped for {type(error).__name__}")  # a bug: map every error
+
+
+def participant_problem(error: RegistrationError) -> Problem | None:
+    """The refusals of the consent, personal-link and attendance flows (docs/consent.md)."""
+    from registration.domain.consent import ConsentNotOpen
+    from registration.domain.links import LinkRefused
+    from registration.handlers_attendance import AttendanceRowsRefused
+    from registration.handlers_personal import TooLateToCancel
+
+    match error:
+        case LinkRefused():
+            code = type(error).__name__.removeprefix("Link").lower()
+            return Problem(error.status, f"link-{code}", error.title, error.detail)
+        case ConsentNotOpen(title=title, detail=detail, status=status):
+            return Problem(status, "consent-not-open", title, detail)
+        case TooLateToCancel(until=until):
+            return Problem(
+                409,
+                "too-late-to-cancel",
+                "Afmelden kan niet meer",
+                f"Afmelden via de link kon tot {local(until):%d-%m-%Y %H:%M}; neem contact op "
+                "met je school.",
+            )
+        case AttendanceRowsRefused(problems=problems):
+            return invalid(
+                [{"row": p.row, "field": p.field, "message": p.message} for p in problems],
+                "Er is niets geregistreerd: verbeter de genoemde regels en upload het bestand "
+                "opnieuw.",
+            )
+    return None
 
 
 def _roster_problem(error: RegistrationError) -> Problem | None:

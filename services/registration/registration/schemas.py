@@ -608,7 +608,9 @@ class FieldError(Schema):
     field = fields.String(required=True)
     message = fields.String(required=True, metadata={"description": "Dutch, for people."})
     row = fields.Integer(
-        metadata={"description": "Class rosters: the file line (as Excel shows it)."}
+        metadata={
+            "description": "Files (class rosters, attendance lists): the line, as Excel shows it."
+        }
     )
 
 

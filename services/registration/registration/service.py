@@ -7,6 +7,7 @@ problem+json through registration.problems.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,36 @@ from marshmallow import Schema
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
+from lob_common.db import utcnow
 from lob_common.http import Problem, bearer_token, json_response, load, read_json
 from lob_common.messaging import RpcProxy, rpc
-from lob_common.providers import ApiHandler, Database, ServiceBase, call_with_timeout
-from registration import docs, handlers
+from lob_common.providers import (
+    ApiHandler,
+    Database,
+    ServiceBase,
+    call_with_timeout,
+    config_timer,
+)
+from registration import (
+    docs,
+    handlers,
+    handlers_attendance,
+    handlers_consent,
+    handlers_personal,
+    pages,
+)
 from registration.adapters.roster_files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from registration.adapters.tables import Base
 from registration.auth import Scope, authenticate, require
 from registration.domain.caller import Caller
+from registration.domain.consent import Answer, ConsentNotOpen
 from registration.domain.errors import (
     NoPlanYet,
     RegistrationError,
     SchedulingUnavailable,
     UnknownPerson,
 )
+from registration.domain.links import LinkExpired, LinkRefused
 from registration.domain.roster import MAX_BYTES, MAX_ROWS, too_many_bytes
 from registration.openapi import openapi_document
 from registration.problems import problem_for
@@ -50,9 +67,17 @@ from registration.schemas import (
     SchoolOut,
     school_from,
 )
+from registration.schemas_participants import (
+    AttendanceFileOut,
+    AttendanceIn,
+    AttendanceOut,
+    MyRegistrationOut,
+    PersonExportOut,
+)
 from registration.views import room_lists_csv
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class RegistrationApi(ApiHandler):
@@ -69,6 +94,18 @@ class RegistrationApi(ApiHandler):
 
 
 http = RegistrationApi.decorator
+
+
+class PageHandler(ApiHandler):
+    """@http for the pages opened from a mail: the path holds a token, so the access log shows
+    the route instead; the entrypoint renders every refusal as a page itself."""
+
+    def logged_path(self, request: Request) -> str:
+        return self.url
+
+
+page = PageHandler.decorator
+PERSONAL_TOKEN_HEADER = "X-Personal-Token"
 
 
 def reply(
@@ -325,7 +362,206 @@ class RegistrationService(ServiceBase):
 
     @rpc
     def contact(self, registration_id: str) -> dict | None:
-        return handlers.contact_for(self.db, registration_id)
+        """Whom to write about a registration, with fresh links (each call mints new tokens):
+        {"links": {"personal": URL, "consent": URL or None}}; None once erased."""
+        found = handlers.contact_for(self.db, registration_id)
+        if found is None:
+            return None
+        links = handlers_consent.mint_links(
+            self.db, registration_id, self.consent_settings, utcnow()
+        )
+        return {**found, "links": links}
+
+    # --- parental consent: the parent's page (docs/consent.md) ---------------------------------
+
+    @property
+    def consent_settings(self) -> handlers_consent.ConsentSettings:
+        return handlers_consent.ConsentSettings.from_config(self.config)
+
+    def _consent_page(
+        self, token: str, answer: Answer | None, flash: str | None = None
+    ) -> Response:
+        """The parent's page (after recording `answer`, if any); every refusal a page too."""
+        action = f"/toestemming/{token}"
+        try:
+            if answer is None:
+                view = handlers_consent.show_consent(self.db, token, utcnow())
+            else:
+                settings = self.consent_settings
+                view = handlers_consent.answer_consent(self.db, token, answer, settings)
+        except LinkExpired as expired:
+            ask = f"{action}/nieuwe-link" if self._still_pending(expired) else None
+            return pages.message(expired.title, expired.detail, 410, ask_again_action=ask)
+        except LinkRefused as refused:
+            return pages.message(refused.title, refused.detail, refused.status)
+        except ConsentNotOpen as closed:
+            return pages.message(closed.title, closed.detail, closed.status, back=action)
+        except Exception as exc:  # noqa: BLE001 - a page never shows a stack trace
+            return self._page_failed(exc)
+        return pages.page("consent.html", v=view, action=action, flash=flash)
+
+    def _still_pending(self, expired: LinkExpired) -> bool:
+        return bool(expired.registration_id) and handlers_consent.awaiting_consent(
+            self.db, expired.registration_id
+        )
+
+    @staticmethod
+    def _page_failed(exc: Exception) -> Response:
+        log.error("page failed: %s", type(exc).__name__)  # never the token or a person
+        return pages.message(
+            "Er ging iets mis aan onze kant",
+            "Probeer het later nog eens; er is niets veranderd.",
+            500,
+        )
+
+    @page("GET", "/toestemming/<string:token>")
+    def consent_page(self, request: Request, token: str) -> Response:
+        return self._consent_page(token, None)
+
+    @page("POST", "/toestemming/<string:token>/ja")
+    def give_consent(self, request: Request, token: str) -> Response:
+        return self._consent_page(
+            token,
+            Answer.GIVE,
+            "Dank u wel: u hebt toestemming gegeven.",
+        )
+
+    @page("POST", "/toestemming/<string:token>/nee")
+    def refuse_consent(self, request: Request, token: str) -> Response:
+        return self._consent_page(
+            token,
+            Answer.REFUSE,
+            "U hebt geen toestemming gegeven; de aanmelding vervalt.",
+        )
+
+    @page("POST", "/toestemming/<string:token>/intrekken")
+    def withdraw_consent(self, request: Request, token: str) -> Response:
+        return self._consent_page(
+            token,
+            Answer.WITHDRAW,
+            "U hebt de toestemming ingetrokken.",
+        )
+
+    @page("POST", "/toestemming/<string:token>/nieuwe-link")
+    def ask_consent_again(self, request: Request, token: str) -> Response:
+        try:
+            handlers_consent.ask_again(self.db, token, self.consent_settings)
+        except LinkRefused as refused:
+            return pages.message(refused.title, refused.detail, refused.status)
+        except ConsentNotOpen as closed:
+            return pages.message(closed.title, closed.detail, closed.status)
+        except Exception as exc:  # noqa: BLE001
+            return self._page_failed(exc)
+        return pages.message(
+            "Er komt een nieuwe link",
+            "U krijgt binnen enkele minuten een e-mail met een nieuwe link.",
+            200,
+            tone="done",
+        )
+
+    @config_timer("CONSENT_SWEEP_SECONDS", 60)
+    def sweep_consents(self) -> None:
+        """Expire consents nobody answered in time; erase whom a refusal's grace has passed."""
+        try:
+            handlers_consent.sweep(self.db, self.consent_settings)
+        except Exception:
+            log.exception("consent sweep failed; it runs again at the next interval")
+
+    # --- a participant's own sign-up ----------------------------------------------------------
+
+    @property
+    def cancel_cutoff(self) -> Any:
+        from datetime import timedelta
+
+        return timedelta(hours=float(self.config.get("PERSONAL_CANCEL_CUTOFF_HOURS", 24)))
+
+    def _mine_with_programme(self, token: str | None) -> dict[str, Any]:
+        mine = handlers_personal.mine(self.db, token, self.cancel_cutoff)
+        plan = None
+        if mine.activity_id:
+            try:
+                timeout = float(self.config.get("RPC_TIMEOUT_SECONDS", 10))
+                plan = call_with_timeout(
+                    self.scheduling.programmes, mine.activity_id, mine.school_id, timeout=timeout
+                )
+            except TimeoutError:
+                plan = None  # the page shows the sign-up; the programme comes with the mail
+        return handlers_personal.with_programme(mine, plan)
+
+    def _personal_page(self, token: str, render: Any) -> Response:
+        try:
+            return render()
+        except LinkRefused as refused:
+            return pages.message(refused.title, refused.detail, refused.status)
+        except handlers_personal.TooLateToCancel as late:
+            problem = problem_for(late)
+            back = f"/mijn-aanmelding/{token}"
+            return pages.message(problem.title, problem.detail, 409, back=back)
+        except Exception as exc:  # noqa: BLE001
+            return self._page_failed(exc)
+
+    @page("GET", "/mijn-aanmelding/<string:token>")
+    def personal_page(self, request: Request, token: str) -> Response:
+        action = f"/mijn-aanmelding/{token}"
+        return self._personal_page(
+            token,
+            lambda: pages.page("personal.html", v=self._mine_with_programme(token), action=action),
+        )
+
+    @page("GET", "/mijn-aanmelding/<string:token>/afmelden")
+    def personal_cancel_confirm(self, request: Request, token: str) -> Response:
+        action = f"/mijn-aanmelding/{token}"
+        return self._personal_page(
+            token,
+            lambda: pages.page(
+                "cancel_confirm.html",
+                v=handlers_personal.mine(self.db, token, self.cancel_cutoff).view,
+                action=action,
+            ),
+        )
+
+    @page("POST", "/mijn-aanmelding/<string:token>/afmelden")
+    def personal_cancel(self, request: Request, token: str) -> Response:
+        action = f"/mijn-aanmelding/{token}"
+        return self._personal_page(
+            token,
+            lambda: pages.page(
+                "personal.html",
+                v=handlers_personal.cancel_mine(self.db, token, self.cancel_cutoff),
+                action=action,
+                flash="Je bent afgemeld.",
+            ),
+        )
+
+    @http("GET", "/my/registration")
+    def my_registration(self, request: Request) -> Response:
+        """A participant's own sign-up as JSON, by the personal token in X-Personal-Token."""
+        token = request.headers.get(PERSONAL_TOKEN_HEADER)
+        return reply(MyRegistrationOut(), self._mine_with_programme(token))
+
+    # --- attendance --------------------------------------------------------------------------
+
+    @http("POST", "/registrations/<string:registration_id>/attendance")
+    def record_attendance(self, request: Request, registration_id: str) -> Response:
+        caller = self._caller(request, Scope.RECORD_ATTENDANCE)
+        present = load(AttendanceIn(), read_json(request))["present"]
+        view = handlers_attendance.record_one(self.db, registration_id, present, caller)
+        return reply(AttendanceOut(), view)
+
+    @http("POST", "/activities/<string:activity_id>/attendance")
+    def upload_attendance(self, request: Request, activity_id: str) -> Response:
+        """The ticked room list back (CSV/XLSX): everyone on it, or nothing (a row report)."""
+        caller = self._caller(request, Scope.RECORD_ATTENDANCE)
+        content, _, _ = roster_file(request, MAX_BYTES)  # the same upload as a roster's
+        view = handlers_attendance.record_file(self.db, activity_id, content, caller)
+        return reply(AttendanceFileOut(), view)
+
+    # --- AVG ----------------------------------------------------------------------------------
+
+    @http("GET", "/persons/<string:person_id>/export")
+    def export_person(self, request: Request, person_id: str) -> Response:
+        self._caller(request, Scope.EXPORT_PERSONS)
+        return reply(PersonExportOut(), handlers_personal.export_person(self.db, person_id))
 
     @rpc
     def school_contact(self, school_id: str, registration_ids: list | None = None) -> dict | None:

@@ -68,9 +68,13 @@ DUTCH_WORDS = {
     "mbo_student": "mbo-student",
     "signed_up": "aangemeld",
     "cancelled": "afgemeld",
+    "pending_consent": "wacht op toestemming",
+    "withdrawn": "vervallen",
     "not_required": "niet nodig",
     "pending": "gevraagd",
     "given": "gegeven",
+    "refused": "geweigerd",
+    "expired": "verlopen",
 }
 REGISTRATIONS_CSV_HEADER = [
     "Achternaam",
@@ -124,11 +128,25 @@ def _cell(value: Any) -> Any:
     return value
 
 
+ROOM_LIST_HEADER = [
+    "ronde",
+    "sessie",
+    "titel",
+    "aanbieder",
+    "school",
+    "achternaam",
+    "voornaam",
+    "aanmeldingsnummer",
+    "aanwezig",
+]
+
+
 def room_lists_csv(rooms: list[dict[str, Any]]) -> str:
-    """One line per pupil per room: what supervising decanen print and tick off."""
+    """One line per pupil per room: what supervising decanen print and tick off. The empty
+    `aanwezig` column, filled in and uploaded back, records attendance (docs/consent.md)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
-    writer.writerow(["ronde", "sessie", "titel", "aanbieder", "school", "achternaam", "voornaam"])
+    writer.writerow(ROOM_LIST_HEADER)
     for room in rooms:
         for pupil in room["pupils"]:
             writer.writerow(
@@ -140,6 +158,8 @@ def room_lists_csv(rooms: list[dict[str, Any]]) -> str:
                     pupil["school"],
                     pupil["last_name"],
                     pupil["first_name"],
+                    pupil["registration_id"],
+                    "",  # aanwezig: ticked on the day, uploaded back (POST .../attendance)
                 ]
             )
     return out.getvalue()

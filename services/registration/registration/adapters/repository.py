@@ -225,10 +225,10 @@ class Repository:
 
     def active_registration(self, activity_id: str, person_id: str) -> Registration | None:
         return self.session.scalar(
-            select(Registration).filter_by(
-                activity_id=activity_id,
-                person_id=person_id,
-                status=model.RegistrationStatus.SIGNED_UP,
+            select(Registration).where(
+                Registration.activity_id == activity_id,
+                Registration.person_id == person_id,
+                Registration.status.in_(model.ACTIVE_STATUSES),
             )
         )
 
@@ -268,8 +268,9 @@ class Repository:
     def active_sign_ups(self, activity_id: str) -> list[Registration]:
         return list(
             self.session.scalars(
-                select(Registration).filter_by(
-                    activity_id=activity_id, status=model.RegistrationStatus.SIGNED_UP
+                select(Registration).where(
+                    Registration.activity_id == activity_id,
+                    Registration.status.in_(model.ACTIVE_STATUSES),
                 )
             )
         )
@@ -300,9 +301,12 @@ class Repository:
                 Person.municipality,
                 Activity.kind,
                 Activity.starts_at,
+                Registration.attended,
             )
             .join(Person, Person.id == Registration.person_id)
             .join(Activity, Activity.id == Registration.activity_id)
+            # What never reached reporting (waiting for, or refused, a parent's consent) is no fact.
+            .where(Registration.status.in_(model.REPORTED_STATUSES))
             .order_by(Registration.created_at, Registration.id)
             .execution_options(yield_per=5000)
         )
@@ -359,7 +363,9 @@ class Repository:
             activity_id=sign_up.activity.id,
             person_id=person.id,
             school_id=person.school_id,
-            status=model.RegistrationStatus.SIGNED_UP,
+            status=model.RegistrationStatus.PENDING_CONSENT
+            if sign_up.consent is model.Consent.PENDING
+            else model.RegistrationStatus.SIGNED_UP,
             preferences=sign_up.preferences.as_dict(),
             consent=sign_up.consent,
             idempotency_key=idempotency_key,
@@ -401,7 +407,7 @@ class Repository:
         pupils: dict[str, KnownPupil] = {}
         for pid, number, first, last, born, email, parent, year, rid, status, wishes in rows:
             earlier = pupils.get(pid)
-            if earlier is not None and earlier.status == model.RegistrationStatus.SIGNED_UP:
+            if earlier is not None and earlier.status in model.ACTIVE_STATUSES:
                 continue
             pupils[pid] = KnownPupil(
                 person_id=pid,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lob_common.db import UTCDateTime, service_metadata
@@ -108,6 +108,10 @@ class Person(Base):
     )
 
 
+# A sign-up that holds a place: signed up, or waiting for a parent's consent.
+ACTIVE_STATUSES_SQL = "status IN ('signed_up', 'pending_consent')"
+
+
 class Registration(Base):
     __tablename__ = "registrations"
 
@@ -115,9 +119,9 @@ class Registration(Base):
     activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
     school_id: Mapped[str | None] = mapped_column(ForeignKey("schools.id"))
-    status: Mapped[str] = mapped_column(String(16))  # signed_up, cancelled
+    status: Mapped[str] = mapped_column(String(16))  # domain.model.RegistrationStatus
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    consent: Mapped[str] = mapped_column(String(16))  # not_required, pending, given
+    consent: Mapped[str] = mapped_column(String(16))  # domain.model.Consent
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     # SHA-256 of the request that used the Idempotency-Key: the same key with another request
     # is refused instead of answered with this registration.
@@ -128,6 +132,14 @@ class Registration(Base):
     # consent under 16): "school" for a pupil the school signed up by class roster
     # (domain.model.LegalBasis); NULL for other sign-ups.
     legal_basis: Mapped[str | None] = mapped_column(String(16))
+    # Parental consent (docs/consent.md): until when the parent may answer, when they did, and
+    # when the person's data is erased after a refusal (a grace, so the outcome mail can go).
+    consent_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erase_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Attendance on the day: None until recorded; each change is an attendance_recorded event.
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+    attendance_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_registrations_idempotency_key"),
@@ -138,8 +150,8 @@ class Registration(Base):
             "activity_id",
             "person_id",
             unique=True,
-            sqlite_where=text("status = 'signed_up'"),
-            postgresql_where=text("status = 'signed_up'"),
+            sqlite_where=text(ACTIVE_STATUSES_SQL),
+            postgresql_where=text(ACTIVE_STATUSES_SQL),
         ),
         # The lists page through registrations in this order.
         Index("ix_registrations_created_at_id", "created_at", "id"),
@@ -167,3 +179,40 @@ class HistoricalParticipant(Base):
     __table_args__ = (
         UniqueConstraint("activity_id", "import_key", name="uq_historical_participants_key"),
     )
+
+
+class AccessToken(Base):
+    """A link a person opens without a key (a parent's consent link, a participant's personal
+    link): only the SHA-256 of the random token is stored, with what it is for and until when."""
+
+    __tablename__ = "access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # domain.links.LinkPurpose
+    registration_id: Mapped[str] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnonymousRegistration(Base):
+    """What stays of a registration when its person is erased: the anonymous facts the counts
+    need (no name, contact, birth date or student number), so reports survive an erasure."""
+
+    __tablename__ = "anonymous_registrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the registration's id
+    person_id: Mapped[str] = mapped_column(String(36), index=True)  # a random id, now unlinked
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"), index=True)
+    school_id: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    phase: Mapped[str | None] = mapped_column(String(16))
+    municipality: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    consent: Mapped[str] = mapped_column(String(16))
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -54,6 +54,16 @@ DEFAULT_AUDIENCE = {
 class RegistrationStatus(StrEnum):
     SIGNED_UP = "signed_up"
     CANCELLED = "cancelled"
+    # A self sign-up under 16 waiting for a parent (docs/consent.md): not planned, not counted.
+    PENDING_CONSENT = "pending_consent"
+    # No consent (refused, expired, withdrawn before it was given): void, erased after a grace.
+    WITHDRAWN = "withdrawn"
+
+
+# The statuses reporting knows of (a pending or refused consent never reached it).
+REPORTED_STATUSES = (RegistrationStatus.SIGNED_UP, RegistrationStatus.CANCELLED)
+# The statuses that hold a place (one per person and activity).
+ACTIVE_STATUSES = (RegistrationStatus.SIGNED_UP, RegistrationStatus.PENDING_CONSENT)
 
 
 class LegalBasis(StrEnum):
@@ -61,6 +71,7 @@ class LegalBasis(StrEnum):
     (the person's own sign-up, with a parent's consent under 16): stored per registration."""
 
     SCHOOL = "school"  # a school signs its own pupils up (a class roster): no consent round
+    PARENTAL_CONSENT = "parental_consent"  # a parent consented (docs/consent.md)
 
 
 class Consent(StrEnum):
@@ -69,6 +80,9 @@ class Consent(StrEnum):
     NOT_REQUIRED = "not_required"
     PENDING = "pending"
     GIVEN = "given"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)

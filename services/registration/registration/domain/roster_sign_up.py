@@ -120,7 +120,10 @@ class KnownPupils:
             same = [p for p in same if not p.student_number]
         # Several records of one pupil (single sign-ups with different addresses): the one
         # already on this activity, else the first.
-        return next((p for p in same if p.status == "signed_up"), same[0] if same else None)
+        return next(
+            (p for p in same if p.status in ("signed_up", "pending_consent")),
+            same[0] if same else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,14 @@ def decide_row(row: RosterRow, pupil: KnownPupil | None, activity_title: str) ->
     """What a row that passed the sign-up rules does, given the known pupil it is (if any)."""
     if pupil is None or pupil.status is None:
         return RowDecision(row, Outcome.CREATED, pupil)
+    if pupil.status == "pending_consent":
+        return RowDecision(
+            row,
+            Outcome.REFUSED,
+            pupil,
+            f"Deze leerling heeft zich zelf aangemeld voor '{activity_title}' en wacht op "
+            "toestemming van een ouder; die aanmelding loopt al.",
+        )
     if pupil.status != "signed_up":
         return RowDecision(
             row,

@@ -25,12 +25,12 @@ from registration.domain.errors import (
     SignUpNotOpenYet,
 )
 from registration.domain.model import (
+    ACTIVE_STATUSES,
     Activity,
     Consent,
     LegalBasis,
     Preferences,
     PriorRegistration,
-    RegistrationStatus,
     Role,
     School,
     SignUpRequest,
@@ -197,9 +197,7 @@ def decide_sign_up(
     assert request.first_name and request.last_name  # checked above, as is the e-mail
     assert request.email or request.on_school_basis  # (not needed on the school's basis)
     check_window(activity, now)
-    if any(
-        p.activity_id == activity.id and p.status == RegistrationStatus.SIGNED_UP for p in prior
-    ):
+    if any(p.activity_id == activity.id and p.status in ACTIVE_STATUSES for p in prior):
         raise AlreadySignedUp(activity.title)
     return SignUp(
         activity=activity,

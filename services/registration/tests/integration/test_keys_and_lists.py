@@ -132,6 +132,10 @@ MATRIX = {
     "DELETE /persons/{id}": {"operator"},
     "GET /activities/{id}/programmes": {"operator", "school_a"},
     "GET /activities/{id}/room-lists": {"operator", "host_own"},
+    "POST /registrations/{id}/attendance": {"operator", "host_own"},
+    "POST /activities/{id}/attendance": {"operator", "host_own"},
+    "GET /persons/{id}/export": {"operator"},
+    "GET /my/registration": set(),  # a participant's personal token, never an API key
     # A roster for school A (?school_id=farel-college): school A itself and the operator; school
     # B may not sign up A's pupils, the website and hosts upload no rosters.
     "POST /activities/{id}/rosters": {"operator", "school_a"},
@@ -222,6 +226,21 @@ def _attempt(region, endpoint, role):
             return shows(region.call("GET", "/activities/hosted/programmes", role))
         case "GET /activities/{id}/room-lists":
             return shows(region.call("GET", "/activities/hosted/room-lists", role))
+        case "POST /registrations/{id}/attendance":
+            return region.call(
+                "POST", f"/registrations/{rid}/attendance", role, json={"present": True}
+            ).ok
+        case "POST /activities/{id}/attendance":
+            ticked = f"aanmeldingsnummer;aanwezig\n{rid};x\n".encode()
+            headers = {"Content-Type": "text/csv"}
+            r = region.call(
+                "POST", "/activities/hosted/attendance", role, data=ticked, headers=headers
+            )
+            return r.ok
+        case "GET /persons/{id}/export":
+            return shows(region.call("GET", f"/persons/{pid}/export", role))
+        case "GET /my/registration":
+            return region.call("GET", "/my/registration", role).ok
         case "POST /activities/{id}/rosters":
             n = region.fresh("")
             roster = "Stamnummer;Roepnaam;Achternaam;Klas;Geboortedatum\n"
