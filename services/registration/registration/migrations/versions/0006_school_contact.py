@@ -1,15 +1,15 @@
 """a school's contact address (the decaan), for the school digest of notifications
 
-Revision ID: 0005_school_contact
-Revises: 0004_history
+Revision ID: 0006_school_contact
+Revises: 0005_consent_and_links
 Create Date: 2026-11-30 00:35:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_school_contact"
-down_revision = "0004_history"
+revision = "0006_school_contact"
+down_revision = "0005_consent_and_links"
 branch_labels = None
 depends_on = None
 
