@@ -3,8 +3,9 @@ its batch is done, a bad one retried and parked on its own while the rest go thr
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import eventlet.event
 import pytest
 from kombu import Connection
 
@@ -92,3 +93,89 @@ def test_a_bad_event_is_parked_alone_and_its_batch_mates_are_handled(batches, br
     [letter] = list_dead_letters(broker, "batchsvc")
     assert "cannot store the poisoned one" in letter.error
     assert letter.attempts == 2
+
+
+CANCELLED = queue_name("registration", "sign_up_cancelled", "slowsvc.handle_sign_up_cancelled")
+SIGNED_UP = queue_name("registration", "signed_up", "slowsvc.handle_signed_up")
+
+
+class SlowAndFast:
+    """Two batch handlers on one channel: sign-ups are held until `release`, cancellations go
+    through at once (their acknowledgement goes out with `multiple=True`)."""
+
+    name = "slowsvc"
+    release: ClassVar[Any] = None
+    cancelled: ClassVar[list[str]] = []
+
+    @batch_event_handler("registration", "signed_up")
+    def handle_signed_up(self, events):
+        SlowAndFast.release.wait()
+        return len(events)
+
+    @batch_event_handler("registration", "sign_up_cancelled")
+    def handle_sign_up_cancelled(self, events):
+        SlowAndFast.cancelled.extend(e.payload["registration_id"] for e in events)
+        return len(events)
+
+
+def _put(amqp_uri, queue, bodies):
+    with Connection(amqp_uri) as connection:
+        simple = connection.SimpleQueue(queue)
+        for body in bodies:
+            simple.put(body)
+        simple.close()
+
+
+@pytest.fixture
+def slow_and_fast(broker, container_factory, monkeypatch):
+    """The service with 10 sign-ups delivered and held, and 30 cancellations handled since."""
+    for event_type in ("signed_up", "sign_up_cancelled"):
+        key = ("registration", event_type)
+        handler = f"slowsvc.handle_{event_type}"
+        monkeypatch.setitem(contracts.SUBSCRIPTIONS, key, (*contracts.SUBSCRIPTIONS[key], handler))
+    SlowAndFast.release, SlowAndFast.cancelled = eventlet.event.Event(), []
+    config = {"AMQP_URI": broker, "EVENT_BATCH_SIZE": 50, "EVENT_BATCH_WAIT_SECONDS": 0.1}
+    container = container_factory(SlowAndFast, config)
+    sign_ups = [sample("signed_up", registration_id=f"s{n}") for n in range(10)]
+    _put(broker, SIGNED_UP, [dump_event(new_event("signed_up", p)) for p in sign_ups])
+    container.start()
+    poll(lambda: _ready_in(broker, SIGNED_UP) == 0, what="the sign-ups delivered (held)")
+    cancellations = [f"c{n}" for n in range(30)]
+    _put(
+        broker,
+        CANCELLED,
+        [
+            dump_event(
+                new_event("sign_up_cancelled", sample("sign_up_cancelled", registration_id=rid))
+            )
+            for rid in cancellations
+        ],
+    )
+    poll(lambda: sorted(SlowAndFast.cancelled) == sorted(cancellations), what="cancellations")
+    return container
+
+
+def test_acknowledging_one_batch_never_acknowledges_a_batch_still_being_written(
+    slow_and_fast, broker
+):
+    slow_and_fast.kill()  # the process dies while the sign-ups are still being written
+
+    # Not one sign-up was acknowledged with the cancellations. The cancellations, delivered
+    # after them on the same channel, wait for them to be acknowledged (one `multiple=True`
+    # covers a run from the oldest delivery), so they come back too; their claim makes the
+    # second delivery harmless.
+    poll(lambda: _ready_in(broker, SIGNED_UP) == 10, what="every held sign-up back in its queue")
+    assert _ready_in(broker, CANCELLED) == 30
+
+
+def test_once_the_held_batch_is_written_every_message_is_acknowledged(slow_and_fast, broker):
+    SlowAndFast.release.send()
+    # Stopping waits for the running batch; what is not acknowledged by then goes back.
+    slow_and_fast.stop()
+
+    assert (_ready_in(broker, SIGNED_UP), _ready_in(broker, CANCELLED)) == (0, 0)
+
+
+def _ready_in(amqp_uri, queue):
+    with Connection(amqp_uri) as connection:
+        return connection.default_channel.queue_declare(queue, passive=True).message_count
