@@ -12,7 +12,7 @@ from kombu import Connection
 from lob_common import contracts
 from lob_common.contracts import dump_event, new_event, queue_name
 from lob_common.messaging import dead_letter_counts, list_dead_letters
-from lob_testing import poll, sample
+from lob_testing import TcpProxy, poll, sample
 from reporting.consumer import batch_event_handler
 
 pytestmark = pytest.mark.integration
@@ -179,3 +179,72 @@ def test_once_the_held_batch_is_written_every_message_is_acknowledged(slow_and_f
 def _ready_in(amqp_uri, queue):
     with Connection(amqp_uri) as connection:
         return connection.default_channel.queue_declare(queue, passive=True).message_count
+
+
+class Cutting:
+    """Applies each sign-up once; `cut` (when set) drops the broker connection as a batch ends,
+    before its acknowledgement goes out."""
+
+    name = "cutsvc"
+    cut: ClassVar[Any] = None
+    deliveries: ClassVar[list[str]] = []
+    applied: ClassVar[list[str]] = []
+
+    @batch_event_handler("registration", "signed_up")
+    def handle_signed_up(self, events):
+        ids = [e.payload["registration_id"] for e in events]
+        Cutting.deliveries.extend(ids)
+        new = [rid for rid in ids if rid not in Cutting.applied]  # the claim
+        Cutting.applied.extend(new)
+        cut, Cutting.cut = Cutting.cut, None
+        if cut:
+            cut()
+        return len(new)
+
+
+def test_a_batch_acknowledgement_lost_with_the_broker_kills_nothing_and_applies_once(
+    broker, container_factory, monkeypatch
+):
+    key = ("registration", "signed_up")
+    handler = "cutsvc.handle_signed_up"
+    monkeypatch.setitem(contracts.SUBSCRIPTIONS, key, (*contracts.SUBSCRIPTIONS[key], handler))
+    queue = queue_name("registration", "signed_up", handler)
+    Cutting.deliveries, Cutting.applied = [], []
+    proxy = TcpProxy(5672)
+    proxy.open()
+    try:
+        config = {
+            "AMQP_URI": proxy.url(broker),
+            "EVENT_BATCH_SIZE": 50,
+            "EVENT_BATCH_WAIT_SECONDS": 0.1,
+        }
+        container = container_factory(Cutting, config)
+        ids = [f"r{n}" for n in range(5)]
+        _put(
+            broker,
+            queue,
+            [
+                dump_event(new_event("signed_up", sample("signed_up", registration_id=r)))
+                for r in ids
+            ],
+        )
+        Cutting.cut = proxy.cut  # the broker goes away as the batch is committed
+        container.start()
+        poll(lambda: sorted(Cutting.applied) == ids, what="the batch applied")
+
+        proxy.open()  # the broker is back
+
+        poll(
+            lambda: sorted(Cutting.deliveries) == sorted(ids * 2),
+            timeout=60,
+            what="the batch delivered again after the reconnect (its acknowledgement was lost)",
+        )
+        later = dump_event(new_event("signed_up", sample("signed_up", registration_id="later")))
+        _put(broker, queue, [later])
+        poll(lambda: "later" in Cutting.applied, timeout=30, what="a new event after the outage")
+        assert sorted(Cutting.applied) == sorted([*ids, "later"])  # each exactly once
+        poll(lambda: _ready_in(broker, queue) == 0, what="nothing left in the queue")
+        container.stop()  # a clean stop: the service survived; nothing comes back unacknowledged
+        assert _ready_in(broker, queue) == 0
+    finally:
+        proxy.close()
