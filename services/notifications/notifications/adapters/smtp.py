@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import smtplib
 import socket
 import ssl
+import sys
 import threading
 import time
 from datetime import datetime
@@ -108,10 +110,22 @@ def _text_part(text: str, subtype: str, mime_version: bool) -> str:
     )
 
 
+def _boundary(text: str) -> str:
+    """email.generator.Generator._make_boundary: the same random draw and the same check that
+    no line of the text is the boundary, without compiling a new pattern when it is not in it."""
+    boundary = "=" * 15 + _generator._fmt % random.randrange(sys.maxsize) + "=="
+    candidate, counter = boundary, 0
+    while f"--{candidate}" in text and re.search(
+        "^--" + re.escape(candidate) + "(--)?$", text, re.MULTILINE
+    ):
+        candidate, counter = f"{boundary}.{counter}", counter + 1
+    return candidate
+
+
 def _multipart(subtype: str, parts: list[str], headers: str = "") -> str:
     # The generator's own boundary (random, checked against the parts' text) in its order: the
     # inner parts first, as it flattens them before their container.
-    boundary = _generator.Generator._make_boundary("\n".join(parts))
+    boundary = _boundary("\n".join(parts))
     body = f"--{boundary}\n" + "".join(
         ("" if index == 0 else f"\n--{boundary}\n") + part for index, part in enumerate(parts)
     )

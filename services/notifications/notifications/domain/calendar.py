@@ -69,24 +69,28 @@ def invitation(
     entry.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     entry.add("transp", "OPAQUE")
     calendar.add_component(entry)
-    # What `calendar.add_missing_timezones(first_date, last_date)` does, with each VTIMEZONE
-    # built once per zone and date range: working out the transitions is a third of the
-    # invitation's cost and the same for every mail about one activity.
+    # What `calendar.add_missing_timezones(first_date, last_date)` then `to_ical()` give, with
+    # each VTIMEZONE built and serialised once per zone and date range: working out its
+    # transitions and writing it is most of an invitation's cost, and the same for every mail
+    # about one activity. The zones come first among the calendar's components, so their text
+    # goes right after the calendar's own properties, before the first BEGIN line that follows.
     first_date = (starts_at - timedelta(days=366)).date()
     last_date = (ends_at + timedelta(days=366)).date()
-    position = len(calendar.timezones)
-    for tzid in calendar.get_missing_tzids():
-        timezone = _timezone(tzid, first_date, last_date)
-        if timezone is not None:
-            calendar.subcomponents.insert(position, timezone)
-            position += 1
-    return calendar.to_ical()
+    zones = b"".join(
+        _timezone(tzid, first_date, last_date) for tzid in sorted(calendar.get_missing_tzids())
+    )
+    content = calendar.to_ical()
+    if not zones:
+        return content
+    position = content.index(b"\r\nBEGIN:", len(b"BEGIN:VCALENDAR")) + 2
+    return content[:position] + zones + content[position:]
 
 
 @lru_cache(maxsize=64)
-def _timezone(tzid: str, first_date: date, last_date: date) -> Timezone | None:
-    """The VTIMEZONE of a zone for a date range (shared: serialising does not change it)."""
+def _timezone(tzid: str, first_date: date, last_date: date) -> bytes:
+    """A zone's VTIMEZONE for a date range, as text ("" for a zone icalendar does not know:
+    add_missing_timezones leaves it out)."""
     try:
-        return Timezone.from_tzid(tzid, first_date=first_date, last_date=last_date)
-    except ValueError:  # a zone icalendar does not know is left out, as add_missing_timezones does
-        return None
+        return Timezone.from_tzid(tzid, first_date=first_date, last_date=last_date).to_ical()
+    except ValueError:
+        return b""
