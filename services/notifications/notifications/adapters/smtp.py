@@ -89,12 +89,15 @@ class RateLimiter:
             time.sleep(slot - now)
 
 
-@lru_cache(maxsize=1024)
 def _header(name: str, value: str) -> tuple[str, Any]:
     """One header line as EmailMessage writes it (the same policy parses and folds it, so a
     non-ASCII or overlong value comes out exactly as there), and its parsed value."""
     _, parsed = HEADERS_POLICY.header_store_parse(name, value)
     return HEADERS_POLICY.fold(name, parsed), parsed
+
+
+# The sender and the subjects of a mailing repeat; addresses, dates and ids are not kept.
+_repeated_header = lru_cache(maxsize=64)(_header)
 
 
 def _text_part(text: str, subtype: str, mime_version: bool) -> str:
@@ -203,7 +206,7 @@ class Mailer:
                 + "\nMIME-Version: 1.0\n\n"
                 + _contentmanager._encode_base64(content, _BUILD_POLICY.max_line_length)
             )
-        sender_line, sender = _header("From", self.sender)
+        sender_line, sender = _repeated_header("From", self.sender)
         to_line, to = _header("To", email.to)
         from_address = getaddresses([sender])[0][1]
         recipients = [address for _, address in getaddresses([to])]
@@ -213,7 +216,7 @@ class Mailer:
         headers = (
             sender_line
             + to_line
-            + _header("Subject", email.subject)[0]
+            + _repeated_header("Subject", email.subject)[0]
             + _header("Date", date)[0]
             + _header("Message-ID", message_id)[0]
         )
