@@ -12,24 +12,10 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
+from lob_common.timeutil import dutch_day as lob_dutch_day
 from lob_common.timeutil import local
 
 TEMPLATES = Path(__file__).parent / "templates"
-DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 # The pages hold personal data: no caching, no framing, no referrer (the token is in the URL).
 HEADERS = {
     "Cache-Control": "no-store",
@@ -41,8 +27,7 @@ HEADERS = {
 
 
 def dutch_day(value: datetime | str) -> str:
-    moment = local(_moment(value))
-    return f"{DAYS[moment.weekday()]} {moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+    return lob_dutch_day(_moment(value))
 
 
 def clock(value: datetime | str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from lob_common.timeutil import local
+from lob_common.timeutil import dutch_day, local
 from notifications.domain.calendar import calendar_uid, invitation
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -30,22 +30,6 @@ _TEXT = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=True,
     trim_blocks=False,
-)
-
-WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
 )
 
 
@@ -89,8 +73,7 @@ PARENT_KINDS = {k for k, (who, _) in KINDS.items() if who == "parent"}
 
 def dutch_date(moment: datetime) -> str:
     """'donderdag 10 december 2026' in Amsterdam time."""
-    day = local(moment)
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return dutch_day(moment)
 
 
 def dutch_time(moment: datetime) -> str:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from lob_common.timeutil import dutch_date_in_words
+
 PROGRAMME_12_27_START = date(2026, 1, 1)
 _SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 
@@ -78,13 +80,13 @@ def legacy_period(school_year: SchoolYear, programme_start: date = PROGRAMME_12_
         raise PeriodError(
             "school_year",
             f"Tabel 3a en 3b horen bij het vsv-programma, dat op "
-            f"{_dutch(programme_start - _ONE_DAY)} eindigde. Vraag voor "
+            f"{dutch_date_in_words(programme_start - _ONE_DAY)} eindigde. Vraag voor "
             f"schooljaar {school_year} het overzicht programme-12-27.",
         )
     ends = min(school_year.ends, programme_start - _ONE_DAY)
     label = f"schooljaar {school_year.spoken}"
     if ends < school_year.ends:
-        label += f" (tot en met {_dutch(ends)})"
+        label += f" (tot en met {dutch_date_in_words(ends)})"
     return Period(school_year.starts, ends, label, school_year=school_year)
 
 
@@ -110,34 +112,17 @@ def programme_period(
     if ends < programme_start:
         raise PeriodError(
             field,
-            f"Het 12-27-programma begint op {_dutch(programme_start)}; vraag voor {label} "
+            f"Het 12-27-programma begint op {dutch_date_in_words(programme_start)}; "
+            f"vraag voor {label} "
             "tabel-3a of tabel-3b.",
         )
     if starts < programme_start:
         starts = programme_start
-        label += f" (vanaf {_dutch(programme_start)})"
+        label += f" (vanaf {dutch_date_in_words(programme_start)})"
     return Period(starts, ends, label, school_year=school_year, calendar_year=calendar_year)
 
 
 _ONE_DAY = timedelta(days=1)
-_MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
-
-
-def _dutch(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def dutch_date(day: date) -> str:
