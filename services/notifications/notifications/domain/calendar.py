@@ -10,9 +10,10 @@ rise makes duplicates.)
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
-from icalendar import Calendar, vCalAddress
+from icalendar import Calendar, Timezone, vCalAddress
 from icalendar import Event as CalendarEvent
 
 from lob_common.timeutil import AMSTERDAM
@@ -68,8 +69,28 @@ def invitation(
     entry.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     entry.add("transp", "OPAQUE")
     calendar.add_component(entry)
-    calendar.add_missing_timezones(
-        first_date=(starts_at - timedelta(days=366)).date(),
-        last_date=(ends_at + timedelta(days=366)).date(),
+    # What `calendar.add_missing_timezones(first_date, last_date)` then `to_ical()` give, with
+    # each VTIMEZONE built and serialised once per zone and date range: working out its
+    # transitions and writing it is most of an invitation's cost, and the same for every mail
+    # about one activity. The zones come first among the calendar's components, so their text
+    # goes right after the calendar's own properties, before the first BEGIN line that follows.
+    first_date = (starts_at - timedelta(days=366)).date()
+    last_date = (ends_at + timedelta(days=366)).date()
+    zones = b"".join(
+        _timezone(tzid, first_date, last_date) for tzid in sorted(calendar.get_missing_tzids())
     )
-    return calendar.to_ical()
+    content = calendar.to_ical()
+    if not zones:
+        return content
+    position = content.index(b"\r\nBEGIN:", len(b"BEGIN:VCALENDAR")) + 2
+    return content[:position] + zones + content[position:]
+
+
+@lru_cache(maxsize=64)
+def _timezone(tzid: str, first_date: date, last_date: date) -> bytes:
+    """A zone's VTIMEZONE for a date range, as text ("" for a zone icalendar does not know:
+    add_missing_timezones leaves it out)."""
+    try:
+        return Timezone.from_tzid(tzid, first_date=first_date, last_date=last_date).to_ical()
+    except ValueError:
+        return b""
