@@ -312,11 +312,9 @@ def _context(kind: str, contact: dict[str, Any], data: dict[str, Any]) -> dict[s
     personal = links.get("personal") or ""
     programme = programme_view(data, activity)
     previous = programme_view(data["previous"], activity) if data.get("previous") else None
-    cancel_how = (
-        f"via je persoonlijke pagina: {personal}"
-        if personal
-        else "door te antwoorden op deze e-mail"
-    )
+    # The link itself goes on a line of its own (templates): a mail program that makes links of
+    # plain text would take a comma or full stop after it into the link.
+    cancel_how = "via je persoonlijke pagina" if personal else "door te antwoorden op deze e-mail"
     full_title = activity["title"]
     if data.get("item_title"):
         full_title = f"{data['item_title']} ({activity['title']})"
