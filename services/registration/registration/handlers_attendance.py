@@ -21,9 +21,9 @@ from registration.domain import model
 from registration.domain.attendance import AttendanceFileRefused, is_change, read_attendance
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.errors import (
+    AttendanceRowsRefused,
     InvalidInput,
     NotAllowed,
-    RegistrationError,
     UnknownActivity,
     UnknownRegistration,
 )
@@ -31,14 +31,6 @@ from registration.domain.roster import RosterError, RowProblem
 from registration.domain.rules import RuleViolation
 
 HOST_ONLY = "Een mbo-instelling registreert alleen de aanwezigheid bij eigen activiteiten."
-
-
-class AttendanceRowsRefused(RegistrationError):
-    """An attendance file with rows to fix; nothing was recorded (a 422 with a row report)."""
-
-    def __init__(self, problems: list[RowProblem]) -> None:
-        super().__init__(f"{len(problems)} rows")
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from lob_common.db import DatabaseHandle, utcnow
 from registration import handlers
 from registration.adapters.participants import ParticipantStore, person_export
 from registration.adapters.tables import Activity, Registration
-from registration.domain.errors import RegistrationError, UnknownPerson
+from registration.domain.errors import TooLateToCancel, UnknownPerson
 from registration.domain.links import LinkPurpose
 from registration.domain.model import ACTIVE_STATUSES, RegistrationStatus
 from registration.handlers_consent import open_link
@@ -25,12 +25,6 @@ STATUS_TEXT = {
     RegistrationStatus.CANCELLED: "Je bent afgemeld.",
     RegistrationStatus.WITHDRAWN: "Je aanmelding is vervallen (geen toestemming).",
 }
-
-
-class TooLateToCancel(RegistrationError):
-    def __init__(self, until: datetime) -> None:
-        super().__init__("too late")
-        self.until = until
 
 
 @dataclass(frozen=True)

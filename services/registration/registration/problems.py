@@ -138,9 +138,8 @@ def problem_for(error: RegistrationError) -> Problem:
 def participant_problem(error: RegistrationError) -> Problem | None:
     """The refusals of the consent, personal-link and attendance flows (docs/consent.md)."""
     from registration.domain.consent import ConsentNotOpen
+    from registration.domain.errors import AttendanceRowsRefused, TooLateToCancel
     from registration.domain.links import LinkRefused
-    from registration.handlers_attendance import AttendanceRowsRefused
-    from registration.handlers_personal import TooLateToCancel
 
     match error:
         case LinkRefused():

@@ -43,6 +43,7 @@ from registration.domain.errors import (
     NoPlanYet,
     RegistrationError,
     SchedulingUnavailable,
+    TooLateToCancel,
     UnknownPerson,
 )
 from registration.domain.links import LinkExpired, LinkRefused
@@ -493,7 +494,7 @@ class RegistrationService(ServiceBase):
             return render()
         except LinkRefused as refused:
             return pages.message(refused.title, refused.detail, refused.status)
-        except handlers_personal.TooLateToCancel as late:
+        except TooLateToCancel as late:
             problem = problem_for(late)
             back = f"/mijn-aanmelding/{token}"
             return pages.message(problem.title, problem.detail, 409, back=back)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from registration.domain.rules import RuleViolation
+
+if TYPE_CHECKING:
+    from registration.domain.roster import RowProblem
 
 
 class RegistrationError(Exception):
@@ -164,3 +168,19 @@ class SchedulingUnavailable(RegistrationError):
     """Scheduling did not answer in time; the client should try again shortly."""
 
     retry_after_seconds = 60
+
+
+class TooLateToCancel(RegistrationError):
+    """The personal link no longer cancels (its cut-off before the activity has passed)."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__("too late")
+        self.until = until
+
+
+class AttendanceRowsRefused(RegistrationError):
+    """An attendance file with rows to fix; nothing was recorded (a 422 with a row report)."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        super().__init__(f"{len(problems)} rows")
+        self.problems = problems

@@ -4,8 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-# Every module that defines a refusal, so the test below sees them all however it is run.
-from registration import handlers_attendance, handlers_personal
 from registration.auth import SCOPES, Scope, may, require
 from registration.domain import consent, errors, roster
 from registration.domain.caller import Caller, CallerRole
@@ -94,10 +92,8 @@ EXAMPLES = {
     roster.RosterTooLarge: lambda: roster.too_many_rows(5000),
     InvalidRoster: lambda: InvalidRoster([roster.RowProblem(2, "first_name", "Fout.")], 1),
     consent.ConsentNotOpen: lambda: consent.ConsentNotOpen("Al beantwoord", "Niets veranderd."),
-    handlers_personal.TooLateToCancel: lambda: handlers_personal.TooLateToCancel(
-        datetime(2026, 11, 17, tzinfo=UTC)
-    ),
-    handlers_attendance.AttendanceRowsRefused: lambda: handlers_attendance.AttendanceRowsRefused(
+    errors.TooLateToCancel: lambda: errors.TooLateToCancel(datetime(2026, 11, 17, tzinfo=UTC)),
+    errors.AttendanceRowsRefused: lambda: errors.AttendanceRowsRefused(
         [roster.RowProblem(2, "aanwezig", "Fout.")]
     ),
 }
