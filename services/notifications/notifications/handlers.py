@@ -156,16 +156,36 @@ def new_message(
     person_id: str | None = None,
     activity_id: str | None = None,
 ) -> Message:
-    now = utcnow()
     payload = event.payload
-    return Message(
-        id=str(uuid.uuid4()),
+    return pending_message(
         source_event_id=event.event_id,
         template=template,
         registration_id=registration_id or payload["registration_id"],
         person_id=person_id or payload["person_id"],
         activity_id=activity_id or payload.get("activity_id"),
         data=data or {},
+    )
+
+
+def pending_message(
+    *,
+    source_event_id: str,
+    template: str,
+    registration_id: str,
+    person_id: str,
+    data: dict[str, Any],
+    activity_id: str | None = None,
+) -> Message:
+    """A message waiting for its first attempt, due now."""
+    now = utcnow()
+    return Message(
+        id=str(uuid.uuid4()),
+        source_event_id=source_event_id,
+        template=template,
+        registration_id=registration_id,
+        person_id=person_id,
+        activity_id=activity_id,
+        data=data,
         status="pending",
         attempts=0,
         next_attempt_at=now,
@@ -262,8 +282,7 @@ def queue_due_digests(db: DatabaseHandle, now: datetime) -> list[str]:
             if digest.sent_count and not any(changes.values()):
                 continue
             key = f"digest/{digest.school_id}/{digest.activity_id}/{digest.sent_count}"
-            message = Message(
-                id=str(uuid.uuid4()),
+            message = pending_message(
                 source_event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
                 template="school_digest",
                 registration_id=str(
@@ -278,11 +297,6 @@ def queue_due_digests(db: DatabaseHandle, now: datetime) -> list[str]:
                     "changes": changes,
                     "previous": {r: old[r] for r in changes["changed"] + changes["gone"]},
                 },
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
             )
             uow.session.add(message)
             ids.append(message.id)
@@ -313,18 +327,12 @@ def queue_operator_summary(db: DatabaseHandle, now: datetime) -> str | None:
             reason = without_addresses(error or "")[:200]
             reasons[reason] = reasons.get(reason, 0) + 1
         day = now.date().isoformat()
-        message = Message(
-            id=str(uuid.uuid4()),
+        message = pending_message(
             source_event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"operator/{day}")),
             template="operator_failures",
             registration_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "operator")),
             person_id="",
             data={"day": day, "total": len(failed), "counts": counts, "reasons": reasons},
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
         )
         uow.session.add(message)
         try:
@@ -517,19 +525,13 @@ def queue_reminders(db: DatabaseHandle, now: datetime, ahead: timedelta) -> list
         ).all()
         for sign_up in due:
             key = f"reminder/{sign_up.person_id}/{sign_up.activity_id}"
-            message = Message(
-                id=str(uuid.uuid4()),
+            message = pending_message(
                 source_event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
                 template="reminder",
                 registration_id=sign_up.registration_id,
                 person_id=sign_up.person_id,
                 activity_id=sign_up.activity_id,
                 data=_last_programme(uow, sign_up.registration_id) or {},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
             )
             uow.session.add(message)
             ids.append(message.id)
