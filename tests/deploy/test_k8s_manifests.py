@@ -503,3 +503,40 @@ def test_image_installs_every_package_the_makefile_installs():
     dev_packages = re.search(r"^DEV_PACKAGES := (\S+)", makefile, re.MULTILINE).group(1).split()
     for package in dev_packages:
         assert package not in dockerfile, f"the runtime image installs the dev package {package}"
+
+
+def http_routes(service_class: type) -> set[str]:
+    """Every URL rule of a service's HTTP entrypoints (nameko's, as the service declares them)."""
+    import inspect
+
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    return {
+        extension.url
+        for _, method in inspect.getmembers(service_class)
+        for extension in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ())
+        if hasattr(extension, "url")
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_routes_every_registration_address_to_registration(overlay):
+    """Schools call the API, parents and participants open the links in their mails: each of
+    registration's addresses must reach it from outside (a missing path is a 404 for a parent)."""
+    from registration.service import RegistrationService
+
+    routes = [
+        (path["path"], path["pathType"], path["backend"]["service"]["name"])
+        for ingress in of_kind(overlay, "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+
+    def reaches(url: str) -> str | None:
+        for path, kind, service in routes:
+            if url == path or (kind == "Prefix" and url.startswith(path.rstrip("/") + "/")):
+                return service
+        return None
+
+    for url in http_routes(RegistrationService):
+        assert reaches(url) == "registration", f"{overlay}: {url} does not reach registration"
