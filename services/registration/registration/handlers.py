@@ -51,6 +51,7 @@ from registration.domain.catalogue import obstacles_to_update
 from registration.domain.errors import (
     ActivityCancelled,
     ActivityInUse,
+    AlreadySignedUp,
     IdempotencyKeyReused,
     InvalidInput,
     InvalidSignUp,
@@ -325,6 +326,13 @@ def sign_up(
     try:
         return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint, consent_ttl)
     except IntegrityError:
+        return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint, consent_ttl)
+    except AlreadySignedUp:
+        if scoped_key is None:
+            raise
+        # The first request with this key may have committed after we looked the key up and
+        # before the rules looked at the person's sign-ups: ask the key again (its result, or
+        # the same refusal when the earlier sign-up came without this key).
         return _sign_up(db, request, input_errors, caller, scoped_key, fingerprint, consent_ttl)
 
 
