@@ -158,20 +158,8 @@ def facts(activities: list[tuple[str, str, date]], per_season: int, seed: int = 
             )
 
 
-COLUMNS = (
-    "registration_id",
-    "person_id",
-    "activity_id",
-    "activity_kind",
-    "activity_date",
-    "school_id",
-    "role",
-    "age_band",
-    "phase",
-    "municipality",
-    "status",
-    "attended",
-)
+# The facts table's columns, in the order the bulk load writes them.
+COLUMNS = repository.FACT_FIELDS
 
 
 def load_facts(db: DatabaseHandle, rows) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,26 @@ ROLES = ("pupil", "parent", "professional", "young_adult", "mbo_student")
 PHASES = ("vo", "pro_vso", "mbo", "hbo", "working", "neither")
 # Who an activity is for (an activity may be for several, e.g. a career event: pupils, parents).
 AUDIENCES = ("pupils", "professionals", "parents", "young_adults")
+# Who an activity published without an audience (before activity_published 1.2) is for, by
+# kind: DOMAIN.md's table of activities.
+DEFAULT_AUDIENCE = {
+    "infoday": ("pupils",),
+    "orientation_day": ("pupils", "young_adults"),
+    "career_event": ("pupils", "parents", "young_adults"),
+    "bus_tour": ("professionals",),
+    "network_meeting": ("professionals",),
+    "decanen_meeting": ("professionals",),
+    "campaign": ("professionals",),
+    "trajectory": ("professionals",),
+    "other": ("pupils", "professionals", "parents", "young_adults"),
+}
+
+
+def audience_or_default(kind: str, audience: Iterable[str] | None) -> frozenset[str]:
+    """An activity's audience: the one it was published with, else its kind's default."""
+    return frozenset(audience or DEFAULT_AUDIENCE.get(kind, ()))
+
+
 # What kind of school or institution (Tabel 3a rows: vo schools; 3b also mbo and "other").
 SCHOOL_KINDS = ("vmbo", "havo_vwo", "pro", "vso", "vavo", "mbo", "hbo", "other")
 # Age bands of the 12-27 programme; the only age that travels (never a birth date or exact age).

@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from lob_common import metrics
-from lob_common.contracts import ACTIVITY_SPEC_FIELDS
+from lob_common.contracts import ACTIVITY_SPEC_FIELDS, audience_or_default
 from lob_common.db import DatabaseHandle, UnitOfWork, json_ready, utcnow
 from lob_common.http import field_errors
 from lob_common.timeutil import local_date
@@ -146,9 +146,7 @@ def publish_activity(
             setattr(activity, key, data[key])
         activity.sign_up_opens_at = data.get("sign_up_opens_at")
         activity.host_school_id = data.get("host_school_id")
-        activity.audience = sorted(
-            set(data.get("audience") or model.DEFAULT_AUDIENCE.get(data["kind"], ()))
-        )
+        activity.audience = sorted(set(audience_or_default(data["kind"], data.get("audience"))))
         activity.details = details
         activity.historical = bool(data.get("historical"))
         activity.published_at = utcnow()

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lob_common.contracts import audience_or_default
 from registration.domain.errors import ActivityCancelled, InvalidInput, NotHistorical
-from registration.domain.model import AUDIENCE_OF_ROLE, DEFAULT_AUDIENCE, Role, School
+from registration.domain.model import AUDIENCE_OF_ROLE, Role, School
 from registration.domain.rules import RuleViolation, age_band, phase_of
 
 MAX_PARTICIPANTS_PER_CALL = 5000
@@ -38,7 +39,7 @@ class HistoricalActivity:
     audience: frozenset[str] = frozenset()  # empty: DEFAULT_AUDIENCE of its kind
 
     def is_for(self, role: str) -> bool:
-        audience = self.audience or frozenset(DEFAULT_AUDIENCE.get(self.kind, ()))
+        audience = audience_or_default(self.kind, self.audience)
         return AUDIENCE_OF_ROLE[Role(role)] in audience
 
 

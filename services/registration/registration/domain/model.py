@@ -13,6 +13,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from lob_common.contracts import audience_or_default
 from lob_common.timeutil import local_date
 
 
@@ -36,18 +37,6 @@ AUDIENCE_OF_ROLE = {
     Role.PARENT: "parents",
     Role.YOUNG_ADULT: "young_adults",
     Role.MBO_STUDENT: "young_adults",
-}
-# An activity published without an audience is for these (DOMAIN.md's table of activities).
-DEFAULT_AUDIENCE = {
-    "infoday": ("pupils",),
-    "orientation_day": ("pupils", "young_adults"),
-    "career_event": ("pupils", "parents", "young_adults"),
-    "bus_tour": ("professionals",),
-    "network_meeting": ("professionals",),
-    "decanen_meeting": ("professionals",),
-    "campaign": ("professionals",),
-    "trajectory": ("professionals",),
-    "other": ("pupils", "professionals", "parents", "young_adults"),
 }
 
 
@@ -102,7 +91,7 @@ class Activity:
 
     @property
     def for_whom(self) -> frozenset[str]:
-        return self.audience or frozenset(DEFAULT_AUDIENCE.get(self.kind, ()))
+        return audience_or_default(self.kind, self.audience)
 
     def is_for(self, role: Role) -> bool:
         return AUDIENCE_OF_ROLE[role] in self.for_whom

@@ -12,19 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
-# Who an activity announced without an audience (activity_published before 1.2) is for, by
-# kind: DOMAIN.md's table of activities, as registration applies it.
-DEFAULT_AUDIENCE = {
-    "infoday": ("pupils",),
-    "orientation_day": ("pupils", "young_adults"),
-    "career_event": ("pupils", "parents", "young_adults"),
-    "bus_tour": ("professionals",),
-    "network_meeting": ("professionals",),
-    "decanen_meeting": ("professionals",),
-    "campaign": ("professionals",),
-    "trajectory": ("professionals",),
-    "other": ("pupils", "professionals", "parents", "young_adults"),
-}
+from lob_common.contracts import audience_or_default
 
 KIND_LABELS = {
     "infoday": "Voorlichtingsdag MBO-beroepen",
@@ -63,7 +51,7 @@ class Activity:
 
     def is_for(self, audience: str) -> bool:
         """Who it is for: as published, or (events before 1.2) from its kind."""
-        return audience in (self.audience or DEFAULT_AUDIENCE.get(self.kind, ()))
+        return audience in audience_or_default(self.kind, self.audience)
 
 
 @dataclass(frozen=True)
