@@ -23,6 +23,7 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,8 @@ def run(sign_ups: int, postgres: bool, top: int) -> None:
             f"{len(statements) / sign_ups:.1f} statements each"
         )
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+        order = os.environ.get("PROFILE_SORT", "cumulative")
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
         print(out.getvalue())
         db.engine.dispose()
 
@@ -154,7 +156,9 @@ sys.exit(main())
 """
 
 
-def run_http(sign_ups: int, postgres: bool, top: int, profile: bool) -> None:
+def run_http(
+    sign_ups: int, postgres: bool, top: int, profile: bool, profile_out: str | None
+) -> None:
     """Registration as its own process (optionally under cProfile), N sign-ups over HTTP."""
     import signal
     from concurrent.futures import ThreadPoolExecutor
@@ -224,6 +228,8 @@ def run_http(sign_ups: int, postgres: bool, top: int, profile: bool) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         if profile:
+            if profile_out:
+                shutil.copy(stats, profile_out)
             for order in ("tottime", "cumulative"):
                 out = io.StringIO()
                 pstats.Stats(str(stats), stream=out).sort_stats(order).print_stats(top)
@@ -237,9 +243,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--http", action="store_true", help="the whole process, over HTTP")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--profile-out", help="--http: keep the profile (pstats) here")
     args = parser.parse_args()
     if args.http:
-        run_http(args.sign_ups, args.postgres, args.top, args.profile)
+        run_http(args.sign_ups, args.postgres, args.top, args.profile, args.profile_out)
     else:
         run(args.sign_ups, args.postgres, args.top)
 
