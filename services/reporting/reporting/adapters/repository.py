@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from lob_common.contracts import Event
 from lob_common.timeutil import local_date
 from reporting.adapters.tables import (
     Activity,
-    Base,
     ErasedPerson,
     Participation,
     ParticipationCount,
@@ -143,33 +141,6 @@ SIGN_UP_FIELDS = (
     "phase",
     "municipality",
 )
-
-
-def claim(session: Session, events: Sequence[Event]) -> list[Event]:
-    """The events of a batch this handler has not processed before, recorded as processed
-    (the batch form of UnitOfWork.claim: same table, same transaction as the effect)."""
-    if not events:
-        return []
-    handler = events[0].handler
-    if handler is None or any(e.handler != handler for e in events):
-        raise ValueError("claim() needs events as delivered to one handler")
-    processed = Base.metadata.tables["processed_events"]
-    ids = list(dict.fromkeys(e.event_id for e in events))
-    seen = set(
-        session.scalars(
-            select(processed.c.event_id).where(
-                processed.c.handler == handler, processed.c.event_id.in_(ids)
-            )
-        )
-    )
-    fresh = list({e.event_id: e for e in events if e.event_id not in seen}.values())
-    if fresh:
-        now = datetime.now(UTC)
-        session.execute(
-            insert(processed),
-            [{"event_id": e.event_id, "handler": handler, "processed_at": now} for e in fresh],
-        )
-    return fresh
 
 
 def activity_dates(session: Session, activity_ids: Iterable[str]) -> dict[str, date]:
