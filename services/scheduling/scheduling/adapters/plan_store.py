@@ -95,7 +95,8 @@ class PlanStore:
                 if c != "registration_id"
             },
         )
-        self.session.execute(statement, list(rows.values()))
+        # In key order, so batches holding the same sign-ups (a redelivery) lock them alike.
+        self.session.execute(statement, [rows[k] for k in sorted(rows)])
 
     def cancel_sign_up(self, registration_id: str) -> None:
         self.session.execute(
