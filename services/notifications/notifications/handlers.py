@@ -1055,6 +1055,7 @@ def _record(db: DatabaseHandle, records: list[_Record]) -> None:
     """The outcomes of a batch in one transaction, each only if its claim is still ours."""
     ids = [r.claim.message_id for r in records]
     applied: list[_Record] = []
+    events: dict[str, list[dict[str, Any]]] = {}
     with db() as uow:
         rows = {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))}
         now = utcnow()
@@ -1062,8 +1063,12 @@ def _record(db: DatabaseHandle, records: list[_Record]) -> None:
             message = rows.get(record.claim.message_id)
             if not _holds(message, record.claim):
                 continue
-            _apply(uow, message, record, now)
+            event = _apply(message, record, now)
+            if event is not None:
+                events.setdefault(event[0], []).append(event[1])
             applied.append(record)
+        for event_type, payloads in events.items():
+            uow.emit_many(event_type, payloads)  # one INSERT per kind of event
         uow.commit()
     for record in applied:
         status = "pending" if record.status == "postponed" else record.status
@@ -1089,7 +1094,8 @@ def _holds(message: Message | None, claim: Claim) -> bool:
     return True
 
 
-def _apply(uow: UnitOfWork, message: Message, record: _Record, now: datetime) -> None:
+def _apply(message: Message, record: _Record, now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """Write an outcome on its message; the event to emit with it, if any."""
     message.claim_token = None
     message.lease_until = None
     message.updated_at = now
@@ -1097,34 +1103,28 @@ def _apply(uow: UnitOfWork, message: Message, record: _Record, now: datetime) ->
         message.status = "pending"
         message.last_error = (record.note or "")[:1000]
         message.next_attempt_at = now + retry_delay(record.claim.attempts)
-        return
+        return None
     message.status = record.status
     if record.status == "failed":
         reason = record.note or ""
         message.last_error = reason[:1000]
-        uow.emit(
-            "notification_failed",
-            {
-                "notification_id": message.id,
-                "template": message.template,
-                "person_id": message.person_id or None,
-                "reason": reason[:500],
-                "failed_at": now.isoformat(),
-            },
-        )
-        return
+        return "notification_failed", {
+            "notification_id": message.id,
+            "template": message.template,
+            "person_id": message.person_id or None,
+            "reason": reason[:500],
+            "failed_at": now.isoformat(),
+        }
     message.last_error = record.note
-    if record.status == "sent":
-        message.sent_at = now
-        uow.emit(
-            "notification_sent",
-            {
-                "notification_id": message.id,
-                "template": message.template,
-                "person_id": message.person_id or None,
-                "sent_at": now.isoformat(),
-            },
-        )
+    if record.status != "sent":
+        return None
+    message.sent_at = now
+    return "notification_sent", {
+        "notification_id": message.id,
+        "template": message.template,
+        "person_id": message.person_id or None,
+        "sent_at": now.isoformat(),
+    }
 
 
 @idempotent

@@ -19,7 +19,25 @@ from nameko.extensions import DependencyProvider, Entrypoint
 
 from notifications.handlers import BATCH_SIZE
 
-_STOP = object()
+STOP = object()  # put on the queue once per lane: the lane ends after its batch
+
+
+def next_batch(queue: LightQueue, size: int) -> tuple[list[str], bool]:
+    """A lane's next batch: waits for the first id, then takes what else is waiting (at most
+    `size` in all); and whether the lane is to stop after it."""
+    first = queue.get()
+    if first is STOP:
+        return [], True
+    ids = [first]
+    while len(ids) < size:
+        try:
+            more = queue.get_nowait()
+        except Empty:
+            break
+        if more is STOP:
+            return ids, True
+        ids.append(more)
+    return ids, False
 
 
 class HandOver(DependencyProvider):
@@ -54,7 +72,7 @@ class SendingLoop(Entrypoint):
     def stop(self) -> None:
         """Let the batches under way finish; what is still waiting stays for the timer."""
         for _ in self.threads:
-            self.queue.put(_STOP)
+            self.queue.put(STOP)
         for thread in self.threads:
             thread.wait()
 
@@ -64,20 +82,9 @@ class SendingLoop(Entrypoint):
 
     def _run(self) -> None:
         while True:
-            first = self.queue.get()
-            if first is _STOP:
-                return
-            ids, stopping = [first], False
-            while len(ids) < self.batch_size:
-                try:
-                    more = self.queue.get_nowait()
-                except Empty:
-                    break
-                if more is _STOP:
-                    stopping = True
-                    break
-                ids.append(more)
-            self._deliver(ids)
+            ids, stopping = next_batch(self.queue, self.batch_size)
+            if ids:
+                self._deliver(ids)
             if stopping:
                 return
 
