@@ -549,11 +549,23 @@ def queue_reminders(db: DatabaseHandle, now: datetime, ahead: timedelta) -> list
 _BACKOFF = tenacity.wait_exponential(multiplier=60, max=7200) + tenacity.wait_random(0, 15)
 
 
-def retry_delay(attempts: int) -> timedelta:
+def retry_delay(attempts: int, backoff: Any = _BACKOFF) -> timedelta:
     """About 1, 2, 4, ... minutes (tenacity's exponential back-off), at most 2 hours."""
     state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
     state.attempt_number = max(attempts, 1)
-    return timedelta(seconds=_BACKOFF(state))
+    return timedelta(seconds=backoff(state))
+
+
+# A failed contact lookup (registration or the broker away, mostly for seconds): 5 s, 20 s,
+# 80 s, ~5 min, ~21 min, ... at most 2 hours, so the attempts still last hours in all.
+_LOOKUP_BACKOFF = tenacity.wait_exponential(multiplier=5, exp_base=4, max=7200) + (
+    tenacity.wait_random(0, 2)
+)
+
+
+def lookup_retry_delay(attempts: int) -> timedelta:
+    """When to try again after the contact lookup failed: seconds at first, then backing off."""
+    return retry_delay(attempts, _LOOKUP_BACKOFF)
 
 
 def _stale_claim(now: datetime, lease: timedelta) -> Any:
@@ -729,6 +741,7 @@ def _deliver_claim(
     if claim.cancelled_because:
         return batch.record(claim, "cancelled", claim.cancelled_because)
     message_id = claim.message_id
+    sending = False
     try:
         if claim.template in GROUP_KINDS:
             contact = contacts(claim.registration_id, claim.template, claim.data)
@@ -751,6 +764,7 @@ def _deliver_claim(
         reason = batch.cancelled_now(claim)
         if reason:
             return batch.record(claim, "cancelled", reason)
+        sending = True
         send(email, f"<{message_id}@lob-regio-eem>")
     except PermanentFailure as exc:
         return batch.record(claim, "failed", str(exc))
@@ -761,7 +775,9 @@ def _deliver_claim(
         error = str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
         if claim.attempts >= batch.policy.max_attempts:
             return batch.record(claim, "failed", error)
-        return batch.record(claim, "postponed", error)
+        # Registration or the broker away (the lookup before sending): back in seconds.
+        retry_in = None if sending else lookup_retry_delay(claim.attempts)
+        return batch.record(claim, "postponed", error, retry_in)
     # The SMTP server has the message: from here on it is never sent again by this process;
     # recording it waits for the database as long as it takes.
     return batch.record(claim, "sent")
@@ -882,6 +898,7 @@ class _Record:
     claim: Claim
     status: str  # sent, cancelled, postponed, failed
     note: str | None
+    retry_in: timedelta | None = None  # postponed: when to try again (None: retry_delay)
 
 
 class _Batch:
@@ -990,7 +1007,9 @@ class _Batch:
 
     # --- the outcomes -------------------------------------------------------------------------
 
-    def record(self, claim: Claim, status: str, note: str | None = None) -> str:
+    def record(
+        self, claim: Claim, status: str, note: str | None = None, retry_in: timedelta | None = None
+    ) -> str:
         """Note an outcome; it is committed with the others before the first send that starts
         RECORD_WITHIN seconds or more after it, or when the batch ends. Returns the outcome."""
         if status in ("postponed", "failed"):
@@ -1013,7 +1032,7 @@ class _Batch:
                 )
         if not self._records:
             self._oldest_record = time.monotonic()
-        self._records.append(_Record(claim, status, note))
+        self._records.append(_Record(claim, status, note, retry_in))
         return status
 
     def record_if_due(self) -> None:
@@ -1102,7 +1121,7 @@ def _apply(message: Message, record: _Record, now: datetime) -> tuple[str, dict[
     if record.status == "postponed":
         message.status = "pending"
         message.last_error = (record.note or "")[:1000]
-        message.next_attempt_at = now + retry_delay(record.claim.attempts)
+        message.next_attempt_at = now + (record.retry_in or retry_delay(record.claim.attempts))
         return None
     message.status = record.status
     if record.status == "failed":

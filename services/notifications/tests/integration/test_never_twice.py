@@ -353,3 +353,27 @@ def test_a_4xx_refusal_is_tried_again_later_and_names_no_address(database, refus
     assert "451" in waiting.last_error
     assert ADDRESS not in waiting.last_error and ADDRESS not in caplog.text
     assert outbox_types(direct) == []
+
+
+def test_a_failed_contact_lookup_is_tried_again_within_seconds_and_then_sent(database, tmp_path):
+    direct, _, _ = database
+    folder, port = tmp_path / "mail", free_port()
+    add_message(direct)
+    policy = handlers.DeliveryPolicy(max_attempts=5)
+    mailer = Mailer({"SMTP_PORT": port})
+
+    def registration_away(registration_id):
+        raise TimeoutError("no answer within 10 s")  # the broker or registration is down
+
+    outcome = handlers.deliver(direct, "m1", registration_away, mailer.send, policy)
+    waiting = message(direct)
+    assert outcome == "postponed" and waiting.status == "pending"
+    assert waiting.next_attempt_at < datetime.now(UTC) + timedelta(seconds=10)  # not a minute
+
+    with mail_sink(folder, port):
+        poll(lambda: handlers.due_messages(direct, utcnow(), policy) == ["m1"], what="the retry")
+        assert handlers.deliver_due(direct, contacts, mailer.send, policy) == {"sent": 1}
+        mails = poll(lambda: per_recipient_and_id(folder), what="the mail")
+
+    assert mails == Counter({(ADDRESS, "<m1@lob-regio-eem>"): 1})
+    assert (message(direct).status, message(direct).attempts) == ("sent", 2)
