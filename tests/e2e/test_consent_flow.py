@@ -13,7 +13,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from lob_testing import OPERATOR_KEY, isolated_vhost, poll
+from lob_testing import OPERATOR_KEY, isolated_vhost, poll, publish_career_event
 from lob_testing.browser import chromium
 from lob_testing.local import LocalSystem
 
@@ -38,21 +38,13 @@ def system(tmp_path_factory):
             running.lob("seed-demo")
             running.start_mail_sink()
             running.start_all(list(SERVICES))
-            response = requests.post(
-                f"{running.url('registration')}/activities",
-                headers=OPERATOR,
-                json={
-                    "id": "consent-event",
-                    "kind": "career_event",
-                    "title": "Loopbaanevenement",
-                    "starts_at": SOON.isoformat(),
-                    "ends_at": (SOON + timedelta(hours=2)).isoformat(),
-                    "location": "Amersfoort",
-                    "capacity": 50,
-                },
-                timeout=30,
+            publish_career_event(
+                running.url("registration"),
+                "consent-event",
+                capacity=50,
+                starts_at=SOON.isoformat(),
+                ends_at=(SOON + timedelta(hours=2)).isoformat(),
             )
-            assert response.status_code == 201, response.text
             yield running
         finally:
             running.stop_all()

@@ -5,12 +5,19 @@ a person or their address (AVG)."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from lob_testing import OPERATOR_KEY, isolated_vhost, poll, publish_event, read_mail, sample
+from lob_testing import (
+    OPERATOR_KEY,
+    isolated_vhost,
+    poll,
+    publish_career_event,
+    publish_event,
+    read_mail,
+    sample,
+)
 from lob_testing.local import LocalSystem
 
 pytestmark = pytest.mark.e2e
@@ -38,19 +45,7 @@ def system(tmp_path_factory):
 
 
 def test_every_mail_once_and_no_person_in_any_log(system):
-    soon = datetime.now(UTC) + timedelta(days=40)
-    requests.post(
-        f"{system.url('registration')}/activities",
-        headers=OPERATOR,
-        json={
-            "id": "privacy-event",
-            "kind": "career_event",
-            "title": "Loopbaanevenement",
-            "starts_at": soon.isoformat(),
-            "ends_at": (soon + timedelta(hours=2)).isoformat(),
-            "location": "Amersfoort",
-        },
-    ).raise_for_status()
+    publish_career_event(system.url("registration"), "privacy-event")
     signed = []
     for first, last, email in PEOPLE:
         response = requests.post(

@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from lob_testing import (
     base_url,
     isolated_vhost,
     poll,
+    publish_career_event,
     service_test_config,
 )
 from lob_testing.local import LocalSystem
@@ -52,20 +52,7 @@ def system(tmp_path_factory):
 
 
 def publish_activity(system: LocalSystem, ident: str) -> None:
-    soon = datetime.now(UTC) + timedelta(days=40)
-    response = requests.post(
-        f"{system.url('registration')}/activities",
-        headers=OPERATOR,
-        json={
-            "id": ident,
-            "kind": "career_event",
-            "title": "Loopbaanevenement",
-            "starts_at": soon.isoformat(),
-            "ends_at": (soon + timedelta(hours=2)).isoformat(),
-            "location": "Amersfoort",
-        },
-    )
-    assert response.status_code == 201, response.text
+    publish_career_event(system.url("registration"), ident)
 
 
 def sign_up(system: LocalSystem, activity: str, email: str) -> dict:

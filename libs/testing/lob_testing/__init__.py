@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -435,6 +436,36 @@ def publish_event(
         dump_event(event), routing_key=event_type, exchange=get_event_exchange(event.producer, {})
     )
     return event
+
+
+def publish_career_event(
+    registration_url: str,
+    ident: str,
+    *,
+    days_ahead: int = 40,
+    accept: tuple[int, ...] = (201,),
+    **fields: Any,
+) -> dict[str, Any]:
+    """Publish a two-hour career event through registration's API as an operator, starting
+    `days_ahead` days from now (open for sign-up); extra `fields` (capacity, ...) go into the
+    body. Fails unless the answer's status is one of `accept`; returns the activity."""
+    starts = datetime.now(UTC) + timedelta(days=days_ahead)
+    response = requests.post(
+        f"{registration_url}/activities",
+        headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
+        json={
+            "id": ident,
+            "kind": "career_event",
+            "title": "Loopbaanevenement",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "location": "Amersfoort",
+            **fields,
+        },
+        timeout=30,
+    )
+    assert response.status_code in accept, f"{response.status_code} {response.text}"
+    return response.json()
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from lob_testing import (
     free_port,
     isolated_postgres_database,
     isolated_vhost,
+    publish_career_event,
     vhost_queues,
 )
 
@@ -208,21 +208,7 @@ class FaultSystem:
             connection.close()
 
     def publish_activity(self, ident: str) -> None:
-        soon = datetime.now(UTC) + timedelta(days=40)
-        response = requests.post(
-            f"{self.url('registration')}/activities",
-            headers=OPERATOR,
-            json={
-                "id": ident,
-                "kind": "career_event",
-                "title": "Loopbaanevenement",
-                "starts_at": soon.isoformat(),
-                "ends_at": (soon + timedelta(hours=2)).isoformat(),
-                "location": "Amersfoort",
-            },
-            timeout=30,
-        )
-        assert response.status_code in (200, 201), response.text
+        publish_career_event(self.url("registration"), ident, accept=(200, 201))
 
     def mails(self) -> list[tuple[str, str, str]]:
         """(To, Message-ID, Subject) of every message the sink saved; headers only, cached."""
