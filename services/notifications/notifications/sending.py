@@ -62,6 +62,7 @@ class SendingLoop(Entrypoint):
         self.lanes = lanes
         self.batch_size = batch_size
         self.threads: list[Any] = []
+        self.stopping = False
         super().__init__(**kwargs)
 
     def start(self) -> None:
@@ -71,6 +72,7 @@ class SendingLoop(Entrypoint):
 
     def stop(self) -> None:
         """Let the batches under way finish; what is still waiting stays for the timer."""
+        self.stopping = True
         for _ in self.threads:
             self.queue.put(STOP)
         for thread in self.threads:
@@ -83,9 +85,9 @@ class SendingLoop(Entrypoint):
     def _run(self) -> None:
         while True:
             ids, stopping = next_batch(self.queue, self.batch_size)
-            if ids:
+            if ids and not self.stopping:
                 self._deliver(ids)
-            if stopping:
+            if stopping or self.stopping:
                 return
 
     def _deliver(self, ids: list[str]) -> None:
