@@ -99,25 +99,30 @@ def rss_mib() -> float:
 def queue(db: DatabaseHandle, count: int) -> list[str]:
     now = datetime.now(UTC)
     ids = [str(uuid.uuid4()) for _ in range(count)]
-    with db() as uow:
-        for n, message_id in enumerate(ids):
-            uow.session.add(
-                Message(
-                    id=message_id,
-                    source_event_id=str(uuid.uuid4()),
-                    template="programme_assigned",
-                    registration_id=f"r{n}",
-                    person_id=f"p{n}",
-                    activity_id="voorlichtingsdag-2030",
-                    data={**PROGRAMME, "sequence": 1},
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now - timedelta(seconds=1),
-                    created_at=now,
-                    updated_at=now,
-                )
+    table = Message.__table__
+    for start in range(0, count, 1000):  # in slices, so the peak RSS is the delivery's
+        with db() as uow:
+            uow.session.execute(
+                table.insert(),
+                [
+                    {
+                        "id": message_id,
+                        "source_event_id": str(uuid.uuid4()),
+                        "template": "programme_assigned",
+                        "registration_id": f"r{n}",
+                        "person_id": f"p{n}",
+                        "activity_id": "voorlichtingsdag-2030",
+                        "data": {**PROGRAMME, "sequence": 1},
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now - timedelta(seconds=1),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for n, message_id in enumerate(ids[start : start + 1000], start)
+                ],
             )
-        uow.commit()
+            uow.commit()
     return ids
 
 
