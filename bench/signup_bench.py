@@ -164,6 +164,63 @@ def publish_activity(system: LocalSystem, ident: str) -> None:
     ).raise_for_status()
 
 
+def pupil(activity: str, n: int) -> dict:
+    return {
+        "activity_id": activity,
+        "first_name": f"Leerling{n}",
+        "last_name": "Bench",
+        "email": f"pupil{n}@{activity}.example.nl",
+        "date_of_birth": "2009-01-01",
+        "school_id": SCHOOLS[n % len(SCHOOLS)],
+        "school_year": 4,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process so far (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mail_backlog(system: LocalSystem, mails: MailCounter, pupils: int) -> dict:
+    """Notifications stopped while `pupils` sign up, then started: how fast its live path (the
+    events consumed, a message queued each, the sending loop's batches) mails a backlog, which a
+    rush cannot show (there mail follows the sign-ups, at their rate)."""
+    activity = "bench-backlog"
+    publish_activity(system, activity)
+    process = system.processes["notifications"]
+    process.terminate()
+    process.wait(timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        for response in pool.map(
+            lambda n: requests.post(
+                f"{system.url('registration')}/registrations",
+                headers=OPERATOR,
+                json=pupil(activity, n),
+                timeout=60,
+            ),
+            range(pupils),
+        ):
+            response.raise_for_status()
+    began = time.perf_counter()
+    system.start("notifications")
+    ready = time.perf_counter()
+    cpu_ready = cpu_seconds(system.processes["notifications"].pid)
+    domain = f"{activity}.example.nl"
+    poll(lambda: len(mails.domain(domain)) >= pupils, timeout=600, interval=0.1, what="mail")
+    done = time.perf_counter()
+    cpu = cpu_seconds(system.processes["notifications"].pid) - cpu_ready
+    stamps = sorted(mails.domain(domain))
+    span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
+    return {
+        "pupils": pupils,
+        "start_to_ready_s": round(ready - began, 1),
+        "ready_to_last_mail_s": round(done - ready, 1),
+        "mail_per_second": round(pupils / span, 1) if span else None,
+        "notifications_cpu_ms_per_mail": round(cpu * 1000 / pupils, 1),
+    }
+
+
 def rush(system: LocalSystem, mails: MailCounter, pupils: int, clients: int) -> dict:
     """`pupils` sign-ups by `clients` concurrent clients, then until all counted and mailed."""
     activity = f"bench-{clients}"
@@ -180,17 +237,7 @@ def rush(system: LocalSystem, mails: MailCounter, pupils: int, clients: int) -> 
             local.url = system.registration_urls[index % len(system.registration_urls)]
         began = time.perf_counter()
         response = local.session.post(
-            f"{local.url}/registrations",
-            headers=OPERATOR,
-            json={
-                "activity_id": activity,
-                "first_name": f"Leerling{n}",
-                "last_name": "Bench",
-                "email": f"pupil{n}@{activity}.example.nl",
-                "date_of_birth": "2009-01-01",
-                "school_id": SCHOOLS[n % len(SCHOOLS)],
-                "school_year": 4,
-            },
+            f"{local.url}/registrations", headers=OPERATOR, json=pupil(activity, n)
         )
         if response.status_code != 201:
             raise RuntimeError(f"sign-up {n}: {response.status_code} {response.text}")
@@ -233,13 +280,16 @@ def rush(system: LocalSystem, mails: MailCounter, pupils: int, clients: int) -> 
     }
 
 
-def run(pupils: int, clients: list[int], processes: int, postgres: bool) -> dict:
+def run(
+    pupils: int, clients: list[int], processes: int, postgres: bool, backlog_pupils: int = 0
+) -> dict:
     with contextlib.ExitStack() as stack:
         system = start_system(stack, postgres, processes)
         raw = kombu_rate(system.amqp_uri)
         sink = sink_rate(system.smtp_port)
         mails = MailCounter(system.mail)
         rushes = [rush(system, mails, pupils, c) for c in clients]
+        backlog = mail_backlog(system, mails, backlog_pupils) if backlog_pupils else None
     for result in rushes:
         result["end_to_end_share_of_kombu"] = round(result["end_to_end_per_second"] / raw, 3)
     return {
@@ -249,6 +299,7 @@ def run(pupils: int, clients: list[int], processes: int, postgres: bool) -> dict
         "sink_mail_per_second": round(sink, 1),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "rushes": rushes,
+        "mail_backlog": backlog,
     }
 
 
@@ -278,12 +329,20 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32,64")
     parser.add_argument("--processes", default="1,2", help="registration processes")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--mail-backlog",
+        type=int,
+        default=0,
+        help="then this many sign-ups with notifications stopped, mailed when it starts",
+    )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     results = []
     for database in args.databases.split(","):
         for processes in (int(p) for p in args.processes.split(",")):
-            result = run(args.pupils, clients, processes, database == "postgresql")
+            result = run(
+                args.pupils, clients, processes, database == "postgresql", args.mail_backlog
+            )
             print(json.dumps(result), flush=True)
             results.append(result)
     print(table(results))
