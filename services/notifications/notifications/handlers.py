@@ -617,9 +617,10 @@ ContactsLookup = Callable[[list[str]], dict[str, dict[str, Any] | None]]
 Found = dict[str, dict[str, Any] | Exception | None]
 
 BATCH_SIZE = 50  # messages claimed in one statement and sent over one SMTP connection
-# The outcomes of a batch are committed together, at the latest this long after the first of
-# them: a crash between the SMTP server's 250 and that commit sends again (same Message-ID), so
-# the window stays short even when the sending-rate limit spreads a batch over seconds.
+# The outcomes of a batch are committed together: before the next send once the oldest has
+# waited this long, and at the end of the batch. A crash between the SMTP server's 250 and that
+# commit sends again (same Message-ID), so the window stays short even when the sending-rate
+# limit spreads a batch over seconds.
 RECORD_WITHIN = 0.25  # seconds
 # A batch reads its sign-ups again before sending when this long has passed since the last
 # read, so a cancellation that arrives while the batch is under way still stops its mail.
