@@ -37,7 +37,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -53,6 +52,7 @@ from lob_testing import (
     isolated_postgres_database,
     isolated_vhost,
     poll,
+    publish_career_event,
 )
 from lob_testing.local import BIN, LocalSystem
 
@@ -201,6 +201,7 @@ def start_system(stack: contextlib.ExitStack, postgres: bool, processes: int) ->
             system.env[f"{name.upper()}_DATABASE_URL"] = url
             system.database_names[name] = make_url(url).database
     system.env["LOG_LEVEL"] = "WARNING"  # the access log of every request is not measured here
+    system.env["MAIL_RATE_PER_SECOND"] = "0"  # issue 14's mail target is with the limit off
     stack.callback(system.stop_all)
     system.lob("seed-demo")
     system.start_mail_sink()
@@ -233,18 +234,7 @@ def _ready(url: str) -> bool:
 
 
 def publish_activity(system: LocalSystem, ident: str) -> None:
-    start = datetime.now(UTC) + timedelta(days=30)
-    requests.post(
-        f"{system.url('registration')}/activities",
-        headers=OPERATOR,
-        json={
-            "id": ident,
-            "kind": "career_event",
-            "title": "Loopbaanevenement",
-            "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(hours=2)).isoformat(),
-        },
-    ).raise_for_status()
+    publish_career_event(system.url("registration"), ident)
 
 
 def sign_up_body(activity: str, n: int) -> dict:
@@ -451,6 +441,45 @@ def open_loop(
     return result
 
 
+def mail_backlog(system: LocalSystem, mails: MailCounter, pupils: int) -> dict:
+    """Notifications stopped while `pupils` sign up, then started: how fast its live path (the
+    events consumed, a message queued each, the sending loop's batches) mails a backlog, which a
+    rush cannot show (there mail follows the sign-ups, at their rate)."""
+    activity = "bench-backlog"
+    publish_activity(system, activity)
+    process = system.processes["notifications"]
+    process.terminate()
+    process.wait(timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        for response in pool.map(
+            lambda n: requests.post(
+                f"{system.url('registration')}/registrations",
+                headers=OPERATOR,
+                json=sign_up_body(activity, n),
+                timeout=60,
+            ),
+            range(pupils),
+        ):
+            response.raise_for_status()
+    began = time.perf_counter()
+    system.start("notifications")
+    ready = time.perf_counter()
+    cpu_ready = cpu_seconds(system.processes["notifications"].pid) or 0.0
+    domain = f"{activity}.example.nl"
+    poll(lambda: len(mails.domain(domain)) >= pupils, timeout=600, interval=0.1, what="mail")
+    done = time.perf_counter()
+    cpu = (cpu_seconds(system.processes["notifications"].pid) or 0.0) - cpu_ready
+    stamps = sorted(mails.domain(domain))
+    span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
+    return {
+        "pupils": pupils,
+        "start_to_ready_s": round(ready - began, 1),
+        "ready_to_last_mail_s": round(done - ready, 1),
+        "mail_per_second": round(pupils / span, 1) if span else None,
+        "notifications_cpu_ms_per_mail": round(cpu * 1000 / pupils, 1),
+    }
+
+
 def run(
     pupils: int,
     clients: list[int],
@@ -459,6 +488,7 @@ def run(
     rates: list[float] = (),
     seconds: float = 20,
     end_to_end: bool = True,
+    backlog_pupils: int = 0,
 ) -> dict:
     with contextlib.ExitStack() as stack:
         system = start_system(stack, postgres, processes)
@@ -467,6 +497,7 @@ def run(
         mails = MailCounter(system.mail)
         rushes = [rush(system, mails, pupils, c) for c in clients]
         rates_run = [open_loop(system, mails, r, seconds, end_to_end) for r in rates]
+        backlog = mail_backlog(system, mails, backlog_pupils) if backlog_pupils else None
     for result in rushes + rates_run:
         if "end_to_end_per_second" in result:
             result["end_to_end_share_of_kombu"] = round(result["end_to_end_per_second"] / raw, 3)
@@ -478,6 +509,7 @@ def run(
         "load_average_1min": round(os.getloadavg()[0], 1),
         "rushes": rushes,
         "open_loop": rates_run,
+        "mail_backlog": backlog,
     }
 
 
@@ -571,6 +603,12 @@ def main() -> None:
         action="store_false",
         help="open loop: do not wait for reporting and mail to settle",
     )
+    parser.add_argument(
+        "--mail-backlog",
+        type=int,
+        default=0,
+        help="then this many sign-ups with notifications stopped, mailed when it starts",
+    )
     parser.add_argument("--processes", default="1,2", help="registration processes")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--out", default="signup.json", help="file name in bench/results")
@@ -589,6 +627,7 @@ def main() -> None:
                 rates,
                 args.seconds,
                 args.end_to_end,
+                args.mail_backlog,
             )
             print(json.dumps(result), flush=True)
             results.append(result)

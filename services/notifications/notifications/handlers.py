@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import tenacity
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lob_common import metrics
@@ -114,14 +114,14 @@ def reclaims_allowed() -> bool:
     return time.monotonic() - _last_db_trouble[0] >= RECLAIM_SETTLE
 
 
-def _db_retry(what: str, message_id: str, patience: timedelta) -> tenacity.Retrying:
+def _db_retry(what: str, subject: str, patience: timedelta) -> tenacity.Retrying:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         note_db_trouble()
         error = state.outcome.exception() if state.outcome else None
         if state.attempt_number == 1:
             log.warning(
-                "message %s: %s waits for the database (%s); retrying until it is back",
-                message_id,
+                "%s: %s waits for the database (%s); retrying until it is back",
+                subject,
                 what,
                 type(error).__name__,
             )
@@ -135,12 +135,12 @@ def _db_retry(what: str, message_id: str, patience: timedelta) -> tenacity.Retry
     )
 
 
-def _persist(what: str, message_id: str, patience: timedelta, action: Callable[[], T]) -> T:
-    for attempt in _db_retry(what, message_id, patience):
+def _persist(what: str, subject: str, patience: timedelta, action: Callable[[], T]) -> T:
+    for attempt in _db_retry(what, subject, patience):
         with attempt:
             result = action()
             if attempt.retry_state.attempt_number > 1:
-                log.info("message %s: %s done now that the database is back", message_id, what)
+                log.info("%s: %s done now that the database is back", subject, what)
             return result
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -549,11 +549,23 @@ def queue_reminders(db: DatabaseHandle, now: datetime, ahead: timedelta) -> list
 _BACKOFF = tenacity.wait_exponential(multiplier=60, max=7200) + tenacity.wait_random(0, 15)
 
 
-def retry_delay(attempts: int) -> timedelta:
+def retry_delay(attempts: int, backoff: Any = _BACKOFF) -> timedelta:
     """About 1, 2, 4, ... minutes (tenacity's exponential back-off), at most 2 hours."""
     state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
     state.attempt_number = max(attempts, 1)
-    return timedelta(seconds=_BACKOFF(state))
+    return timedelta(seconds=backoff(state))
+
+
+# A failed contact lookup (registration or the broker away, mostly for seconds): 5 s, 20 s,
+# 80 s, ~5 min, ~21 min, ... at most 2 hours, so the attempts still last hours in all.
+_LOOKUP_BACKOFF = tenacity.wait_exponential(multiplier=5, exp_base=4, max=7200) + (
+    tenacity.wait_random(0, 2)
+)
+
+
+def lookup_retry_delay(attempts: int) -> timedelta:
+    """When to try again after the contact lookup failed: seconds at first, then backing off."""
+    return retry_delay(attempts, _LOOKUP_BACKOFF)
 
 
 def _stale_claim(now: datetime, lease: timedelta) -> Any:
@@ -600,27 +612,57 @@ def observe_sending(db: DatabaseHandle) -> tuple[int, float]:
     return count, age
 
 
+ContactsLookup = Callable[[list[str]], dict[str, dict[str, Any] | None]]
+# Per registration: its contact, None (erased), or why the lookup failed.
+Found = dict[str, dict[str, Any] | Exception | None]
+
+BATCH_SIZE = 50  # messages claimed in one statement and sent over one SMTP connection
+# The outcomes of a batch are committed together: before the next send once the oldest has
+# waited this long, and at the end of the batch. A crash between the SMTP server's 250 and that
+# commit sends again (same Message-ID), so the window stays short even when the sending-rate
+# limit spreads a batch over seconds.
+RECORD_WITHIN = 0.25  # seconds
+# A batch reads its sign-ups again before sending when this long has passed since the last
+# read, so a cancellation that arrives while the batch is under way still stops its mail.
+RECHECK_AFTER = 0.5  # seconds
+
+
 def deliver_due(
     db: DatabaseHandle,
     contacts: ContactLookup,
     send: Sender,
     policy: DeliveryPolicy | int,
     ids: list[str] | None = None,
+    contacts_many: ContactsLookup | None = None,
 ) -> dict[str, int]:
-    """Deliver the given (or all due) messages; returns counts per outcome."""
+    """Deliver the given (or all due) messages in batches; returns counts per outcome."""
     if isinstance(policy, int):
         policy = DeliveryPolicy(max_attempts=policy)
     outcomes: dict[str, int] = {}
     if ids is None:
         try:
-            ids = due_messages(db, utcnow(), policy)
+            ids = due_messages(db, utcnow(), policy, limit=BATCH_SIZE)
         except DBAPIError:
             note_db_trouble()
             raise
-    for message_id in ids:
-        outcome = deliver(db, message_id, contacts, send, policy)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        for outcome in deliver_batch(db, chunk, contacts, send, policy, contacts_many).values():
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+def deliver(
+    db: DatabaseHandle,
+    message_id: str,
+    contacts: ContactLookup,
+    send: Sender,
+    policy: DeliveryPolicy | int,
+) -> str:
+    """One message (a batch of one): sent, postponed, failed, cancelled or skipped."""
+    if isinstance(policy, int):
+        policy = DeliveryPolicy(max_attempts=policy)
+    return deliver_batch(db, [message_id], contacts, send, policy)[message_id]
 
 
 @dataclass(frozen=True)
@@ -635,119 +677,143 @@ class Claim:
     cancelled_because: str | None
 
 
-def deliver(
+def deliver_batch(
     db: DatabaseHandle,
-    message_id: str,
+    ids: list[str],
     contacts: ContactLookup,
     send: Sender,
-    policy: DeliveryPolicy | int,
-) -> str:
-    if isinstance(policy, int):
-        policy = DeliveryPolicy(max_attempts=policy)
-    claim = _claim(db, message_id, policy.lease)
-    if claim is None:
-        return "skipped"
-    if claim.cancelled_because:
-        _persist(
-            "recording the cancellation",
-            message_id,
-            policy.record_patience,
-            lambda: _finish(db, claim, "cancelled", claim.cancelled_because),
-        )
-        return "cancelled"
-    with _heartbeat(db, claim, policy.lease):
-        try:
-            if claim.template in GROUP_KINDS:
-                contact = contacts(claim.registration_id, claim.template, claim.data)
-            else:
-                contact = contacts(claim.registration_id)
-            if contact is None:
-                reason = "the person or registration no longer exists"
-            elif contact.get("status") == "cancelled" and (
-                claim.template not in SENT_AFTER_CANCELLATION
-            ):
-                reason = "the sign-up was cancelled before sending"
-            else:
-                reason = None
-            if reason is not None:
-                _persist(
-                    "recording the cancellation",
-                    message_id,
-                    policy.record_patience,
-                    lambda: _finish(db, claim, "cancelled", reason),
-                )
-                return "cancelled"
+    policy: DeliveryPolicy,
+    contacts_many: ContactsLookup | None = None,
+) -> dict[str, str]:
+    """Claim the messages in one statement (a fencing token and a lease per message), ask for
+    their contacts at once, render and send each (one SMTP connection: `send`'s), and record the
+    outcomes a few at a time. Returns the outcome per message id ('skipped': not ours)."""
+    outcomes = dict.fromkeys(ids, "skipped")
+    claims = _claim_batch(db, ids, policy.lease)
+    if not claims:
+        return outcomes
+    batch = _Batch(db, claims, policy)
+    with batch.heartbeat():
+        found = _contacts_of(claims, contacts, contacts_many)
+        for claim in claims:
+            outcomes[claim.message_id] = _deliver_claim(batch, claim, found, contacts, send)
+            if batch.stopped:
+                break
+        batch.record_now()
+    return outcomes
+
+
+def _contacts_of(
+    claims: list[Claim], contacts: ContactLookup, contacts_many: ContactsLookup | None
+) -> Found:
+    """The contact of every registration of the batch (one question when `contacts_many` is
+    given); a lookup that failed is the exception, for each of its messages."""
+    wanted = sorted(
+        {
+            claim.registration_id
+            for claim in claims
+            if claim.template not in GROUP_KINDS and not claim.cancelled_because
+        }
+    )
+    if not wanted:
+        return {}
+    if contacts_many is None:
+        found: Found = {}
+        for registration_id in wanted:
             try:
-                email = render(claim.template, contact, claim.data)
-            except NoAddress:
-                _persist(
-                    "recording the cancellation",
-                    message_id,
-                    policy.record_patience,
-                    lambda: _finish(db, claim, "cancelled", "no address for this kind of mail"),
-                )
-                return "cancelled"
-            send(email, f"<{message_id}@lob-regio-eem>")
-        except PermanentFailure as exc:
-            return _give_up(db, claim, str(exc), policy)
-        except Exception as exc:  # noqa: BLE001 - transient: SMTP away, registration busy, ...
-            error = (
-                str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
-            )
-            if claim.attempts >= policy.max_attempts:
-                return _give_up(db, claim, error, policy)
-            _persist(
-                "recording the postponement",
-                message_id,
-                policy.record_patience,
-                lambda: _postpone(db, claim, error),
-            )
-            return "postponed"
+                found[registration_id] = contacts(registration_id)
+            except Exception as exc:  # noqa: BLE001 - recorded per message as transient
+                found[registration_id] = exc
+        return found
+    try:
+        many = contacts_many(wanted)
+    except Exception as exc:  # noqa: BLE001 - registration busy or away: every message waits
+        return dict.fromkeys(wanted, exc)
+    return {registration_id: many.get(registration_id) for registration_id in wanted}
+
+
+def _deliver_claim(
+    batch: _Batch,
+    claim: Claim,
+    found: Found,
+    contacts: ContactLookup,
+    send: Sender,
+) -> str:
+    if claim.cancelled_because:
+        return batch.record(claim, "cancelled", claim.cancelled_because)
+    message_id = claim.message_id
+    sending = False
+    try:
+        if claim.template in GROUP_KINDS:
+            contact = contacts(claim.registration_id, claim.template, claim.data)
+        else:
+            contact = found.get(claim.registration_id)
+            if isinstance(contact, Exception):
+                raise contact
+        if contact is None:
+            return batch.record(claim, "cancelled", "the person or registration no longer exists")
+        if contact.get("status") == "cancelled" and claim.template not in SENT_AFTER_CANCELLATION:
+            return batch.record(claim, "cancelled", "the sign-up was cancelled before sending")
+        try:
+            email = render(claim.template, contact, claim.data)
+        except NoAddress:
+            return batch.record(claim, "cancelled", "no address for this kind of mail")
+        batch.record_if_due()
+        # Just before sending: the claim is still ours, the sign-up still stands.
+        if not batch.still_ours(claim):
+            return "skipped"
+        reason = batch.cancelled_now(claim)
+        if reason:
+            return batch.record(claim, "cancelled", reason)
+        sending = True
+        send(email, f"<{message_id}@lob-regio-eem>")
+    except PermanentFailure as exc:
+        return batch.record(claim, "failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - transient: SMTP away, registration busy, ...
+        if isinstance(exc, DBAPIError):
+            note_db_trouble()
+            batch.stopped = True
+        error = str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
+        if claim.attempts >= batch.policy.max_attempts:
+            return batch.record(claim, "failed", error)
+        # Registration or the broker away (the lookup before sending): back in seconds.
+        retry_in = None if sending else lookup_retry_delay(claim.attempts)
+        return batch.record(claim, "postponed", error, retry_in)
     # The SMTP server has the message: from here on it is never sent again by this process;
     # recording it waits for the database as long as it takes.
-    try:
-        _persist(
-            "recording 'sent'",
-            message_id,
-            policy.record_patience,
-            lambda: _finish(db, claim, "sent"),
-        )
-    except (DBAPIError, OSError):
-        log.error(
-            "message %s was sent but could not be recorded within %s; the database stayed away",
-            message_id,
-            policy.record_patience,
-        )
-        raise
-    return "sent"
+    return batch.record(claim, "sent")
 
 
-def _give_up(db: DatabaseHandle, claim: Claim, reason: str, policy: DeliveryPolicy) -> str:
-    _persist(
-        "recording the failure",
-        claim.message_id,
-        policy.record_patience,
-        lambda: _fail(db, claim, reason),
-    )
-    return "failed"
-
-
-def _claim(db: DatabaseHandle, message_id: str, lease: timedelta) -> Claim | None:
+def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[Claim]:
+    """One UPDATE claims whichever of the messages are due (or whose claim went stale): each
+    gets its own token and a lease; the sign-ups are read in the same transaction."""
+    if not ids:
+        return []
     now = utcnow()
-    token = str(uuid.uuid4())
+    tokens = {message_id: str(uuid.uuid4()) for message_id in ids}
     with db() as uow:
-        message = uow.session.get(Message, message_id)
-        if message is None:
-            return None
-        previous = (message.status, message.lease_until or message.updated_at, message.attempts)
+        before = {
+            row.id: row
+            for row in uow.session.execute(
+                select(
+                    Message.id,
+                    Message.status,
+                    Message.lease_until,
+                    Message.updated_at,
+                    Message.attempts,
+                ).where(Message.id.in_(ids))
+            )
+        }
+        if not before:
+            return []
         claimed = uow.session.execute(
             update(Message)
-            .where(Message.id == message_id)
+            .where(Message.id.in_(list(before)))
             .where(or_(_due(now), _stale_claim(now, lease)))
             .values(
                 status="sending",
                 attempts=Message.attempts + 1,
-                claim_token=token,
+                claim_token=case(tokens, value=Message.id),
                 claimed_at=now,
                 lease_until=now + lease,
                 updated_at=now,
@@ -755,157 +821,330 @@ def _claim(db: DatabaseHandle, message_id: str, lease: timedelta) -> Claim | Non
             .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
-            return None
-        uow.session.refresh(message)
-        sign_up = uow.session.get(SignUp, message.registration_id)
+            return []
+        rows = uow.session.execute(
+            select(
+                Message.id,
+                Message.template,
+                Message.registration_id,
+                Message.person_id,
+                Message.data,
+                Message.attempts,
+                Message.claim_token,
+            ).where(Message.id.in_(list(before)), Message.status == "sending")
+        ).all()
+        mine = [row for row in rows if row.claim_token == tokens[row.id]]
+        cancelled = _cancelled_sign_ups(uow, {row.registration_id for row in mine})
         uow.commit()
-    if previous[0] == "sending":
-        metrics.NOTIFICATIONS_RECLAIMED.inc()
-        log.warning(
-            "message %s (%s): attempt %d was claimed but its claim expired %.0f s ago with no "
-            "outcome recorded (the process stopped or lost the database); taking it over and "
-            "sending with the same Message-ID",
-            message_id,
-            message.template,
-            previous[2],
-            (now - previous[1]).total_seconds(),
+    order = {message_id: n for n, message_id in enumerate(ids)}
+    claims = []
+    for row in sorted(mine, key=lambda r: order[r.id]):
+        previous = before[row.id]
+        if previous.status == "sending":
+            _log_takeover(row.id, row.template, previous, now)
+        claims.append(
+            Claim(
+                message_id=row.id,
+                token=row.claim_token,
+                template=row.template,
+                registration_id=row.registration_id,
+                person_id=row.person_id,
+                data=dict(row.data or {}),
+                attempts=row.attempts,
+                cancelled_because=(
+                    "the sign-up was cancelled before sending"
+                    if row.registration_id in cancelled
+                    and row.template not in SENT_AFTER_CANCELLATION
+                    else None
+                ),
+            )
         )
-    cancelled_because = None
-    if (
-        sign_up is not None
-        and sign_up.status == "cancelled"
-        and message.template not in SENT_AFTER_CANCELLATION
-    ):
-        cancelled_because = "the sign-up was cancelled before sending"
-    return Claim(
-        message_id=message.id,
-        token=token,
-        template=message.template,
-        registration_id=message.registration_id,
-        person_id=message.person_id,
-        data=dict(message.data or {}),
-        attempts=message.attempts,
-        cancelled_because=cancelled_because,
+    return claims
+
+
+def _claim(db: DatabaseHandle, message_id: str, lease: timedelta) -> Claim | None:
+    claims = _claim_batch(db, [message_id], lease)
+    return claims[0] if claims else None
+
+
+def _log_takeover(message_id: str, template: str, previous: Any, now: datetime) -> None:
+    metrics.NOTIFICATIONS_RECLAIMED.inc()
+    expired = previous.lease_until or previous.updated_at
+    log.warning(
+        "message %s (%s): attempt %d was claimed but its claim expired %.0f s ago with no "
+        "outcome recorded (the process stopped or lost the database); taking it over and "
+        "sending with the same Message-ID",
+        message_id,
+        template,
+        previous.attempts,
+        (now - expired).total_seconds(),
     )
 
 
-@contextmanager
-def _heartbeat(db: DatabaseHandle, claim: Claim, lease: timedelta) -> Iterator[None]:
-    """Move the claim's lease on while the claimant works (contact lookup, SMTP)."""
-    stop = threading.Event()
+def _cancelled_sign_ups(uow: UnitOfWork, registration_ids: set[str]) -> set[str]:
+    if not registration_ids:
+        return set()
+    return set(
+        uow.session.scalars(
+            select(SignUp.registration_id).where(
+                SignUp.registration_id.in_(sorted(registration_ids)),
+                SignUp.status == "cancelled",
+            )
+        )
+    )
 
-    def beat() -> None:
-        while not stop.wait(lease.total_seconds() / 4):
-            try:
-                with db() as uow:
-                    uow.session.execute(
-                        update(Message)
-                        .where(Message.id == claim.message_id, Message.claim_token == claim.token)
-                        .values(lease_until=utcnow() + lease)
+
+@dataclass
+class _Record:
+    claim: Claim
+    status: str  # sent, cancelled, postponed, failed
+    note: str | None
+    retry_in: timedelta | None = None  # postponed: when to try again (None: retry_delay)
+
+
+class _Batch:
+    """A claimed batch at work: its leases (one heartbeat for all), which claims are still
+    ours, the sign-ups' current state, and the outcomes waiting to be committed."""
+
+    def __init__(self, db: DatabaseHandle, claims: list[Claim], policy: DeliveryPolicy) -> None:
+        self.db = db
+        self.policy = policy
+        self.claims = {claim.message_id: claim for claim in claims}
+        self.open = set(self.claims)  # claimed, no outcome recorded yet
+        self.lost: set[str] = set()
+        self.stopped = False
+        now = time.monotonic()
+        self._lock = threading.Lock()
+        self._held_until = now + policy.lease.total_seconds()  # what our last write set
+        self._checked_at = now
+        self._cancelled: set[str] = set()
+        self._records: list[_Record] = []
+        self._oldest_record = 0.0
+
+    # --- the leases ---------------------------------------------------------------------------
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Move the leases of the open claims on while the batch works (contacts, SMTP)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.policy.lease.total_seconds() / 4):
+                try:
+                    self._renew()
+                except DBAPIError:  # the leases simply are not extended; outcomes are fenced
+                    note_db_trouble()
+
+        first = next(iter(self.claims))
+        thread = threading.Thread(target=beat, name=f"lease-{first}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+    def _renew(self) -> None:
+        """Extend the leases of the claims still ours (fenced by their tokens) and learn which
+        ones another process took over."""
+        with self._lock:
+            ids = sorted(self.open - self.lost)
+        if not ids:
+            return
+        started = time.monotonic()
+        tokens = [self.claims[message_id].token for message_id in ids]
+        with self.db() as uow:
+            uow.session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.claim_token.in_(tokens))
+                .values(lease_until=utcnow() + self.policy.lease)
+                .execution_options(synchronize_session=False)
+            )
+            held = set(
+                uow.session.scalars(
+                    select(Message.id).where(
+                        Message.id.in_(ids),
+                        Message.claim_token.in_(tokens),
+                        Message.status == "sending",
                     )
-                    uow.commit()
-            except DBAPIError:  # the lease simply is not extended; the outcome is fenced
+                )
+            )
+            uow.commit()
+        with self._lock:
+            self.lost |= set(ids) - held
+            self._held_until = started + self.policy.lease.total_seconds()
+
+    def still_ours(self, claim: Claim) -> bool:
+        """False when another process took the claim over (its lease had run out): that one
+        sends it. With less than half a lease left (heartbeats failed), renew first."""
+        left = self._held_until - time.monotonic()
+        if left < self.policy.lease.total_seconds() / 2:
+            try:
+                self._renew()
+            except DBAPIError:
                 note_db_trouble()
+                self.stopped = True  # the rest stays claimed; the timer takes it over later
+                return False
+        if claim.message_id in self.lost:
+            log.warning(
+                "message %s: its claim was taken over by another process; leaving it to that one",
+                claim.message_id,
+            )
+            return False
+        return True
 
-    thread = threading.Thread(target=beat, name=f"lease-{claim.message_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
+    def cancelled_now(self, claim: Claim) -> str | None:
+        """Why the message must not go out after all (its sign-up was cancelled since the
+        claim), re-read for the whole batch at most every RECHECK_AFTER seconds."""
+        if claim.template in SENT_AFTER_CANCELLATION:
+            return None
+        if time.monotonic() - self._checked_at >= RECHECK_AFTER:
+            with self.db() as uow:
+                registrations = {self.claims[m].registration_id for m in self.open}
+                self._cancelled = _cancelled_sign_ups(uow, registrations)
+            self._checked_at = time.monotonic()
+        if claim.registration_id in self._cancelled:
+            return "the sign-up was cancelled before sending"
+        return None
+
+    # --- the outcomes -------------------------------------------------------------------------
+
+    def record(
+        self, claim: Claim, status: str, note: str | None = None, retry_in: timedelta | None = None
+    ) -> str:
+        """Note an outcome; it is committed with the others before the first send that starts
+        RECORD_WITHIN seconds or more after it, or when the batch ends. Returns the outcome."""
+        if status in ("postponed", "failed"):
+            note = without_addresses(note or "")
+            if status == "postponed":
+                log.warning(
+                    "message %s (%s) not delivered (attempt %d): %s",
+                    claim.message_id,
+                    claim.template,
+                    claim.attempts,
+                    note,
+                )
+            else:
+                log.error(
+                    "message %s (%s) failed for good after %d attempt(s): %s",
+                    claim.message_id,
+                    claim.template,
+                    claim.attempts,
+                    note,
+                )
+        if not self._records:
+            self._oldest_record = time.monotonic()
+        self._records.append(_Record(claim, status, note, retry_in))
+        return status
+
+    def record_if_due(self) -> None:
+        """Before the next send: commit what waited RECORD_WITHIN seconds or more."""
+        if self._records and time.monotonic() - self._oldest_record >= RECORD_WITHIN:
+            self.record_now()
+
+    def record_now(self) -> None:
+        """Commit the noted outcomes (each fenced); a database outage is waited out, as long as
+        `record_patience`, so a sent message is recorded 'sent' and never sent again."""
+        records, self._records = self._records, []
+        if not records:
+            return
+        subject = (
+            f"message {records[0].claim.message_id}"
+            if len(records) == 1
+            else f"{len(records)} messages ({records[0].claim.message_id}, ...)"
+        )
+        what = "recording the outcome" if len(records) == 1 else "recording the outcomes"
+        started = time.monotonic()
+        try:
+            _persist(what, subject, self.policy.record_patience, lambda: _record(self.db, records))
+        except (DBAPIError, OSError):
+            if any(r.status == "sent" for r in records):
+                log.error(
+                    "%s sent but could not be recorded within %s; the database stayed away",
+                    subject,
+                    self.policy.record_patience,
+                )
+            raise
+        with self._lock:
+            self.open -= {r.claim.message_id for r in records}
+        if _last_db_trouble[0] >= started:
+            # The leases of the rest may have run out meanwhile: check before sending more.
+            self._held_until = float("-inf")
 
 
-def _fenced(uow: UnitOfWork, claim: Claim) -> Message | None:
-    """The message if this claim still holds it; None when another process took it over."""
-    message = uow.session.get(Message, claim.message_id)
+def _record(db: DatabaseHandle, records: list[_Record]) -> None:
+    """The outcomes of a batch in one transaction, each only if its claim is still ours."""
+    ids = [r.claim.message_id for r in records]
+    applied: list[_Record] = []
+    events: dict[str, list[dict[str, Any]]] = {}
+    with db() as uow:
+        rows = {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))}
+        now = utcnow()
+        for record in records:
+            message = rows.get(record.claim.message_id)
+            if not _holds(message, record.claim):
+                continue
+            event = _apply(message, record, now)
+            if event is not None:
+                events.setdefault(event[0], []).append(event[1])
+            applied.append(record)
+        for event_type, payloads in events.items():
+            uow.emit_many(event_type, payloads)  # one INSERT per kind of event
+        uow.commit()
+    for record in applied:
+        status = "pending" if record.status == "postponed" else record.status
+        if status == "cancelled":
+            log.info(
+                "message %s (%s) not sent: %s",
+                record.claim.message_id,
+                record.claim.template,
+                record.note,
+            )
+        if status != "pending":
+            metrics.NOTIFICATIONS.labels(record.claim.template, status).inc()
+
+
+def _holds(message: Message | None, claim: Claim) -> bool:
+    """The claim still holds the message; False when another process took it over."""
     if message is None or message.claim_token != claim.token or message.status != "sending":
         log.warning(
             "message %s: its claim was taken over by another process; leaving it to that one",
             claim.message_id,
         )
-        return None
-    return message
+        return False
+    return True
 
 
-def _release(message: Message) -> None:
+def _apply(message: Message, record: _Record, now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """Write an outcome on its message; the event to emit with it, if any."""
     message.claim_token = None
     message.lease_until = None
-    message.updated_at = utcnow()
-
-
-def _postpone(db: DatabaseHandle, claim: Claim, error: str) -> None:
-    error = without_addresses(error)
-    log.warning(
-        "message %s (%s) not delivered (attempt %d): %s",
-        claim.message_id,
-        claim.template,
-        claim.attempts,
-        error,
-    )
-    with db() as uow:
-        message = _fenced(uow, claim)
-        if message is None:
-            return
+    message.updated_at = now
+    if record.status == "postponed":
         message.status = "pending"
-        message.last_error = error[:1000]
-        message.next_attempt_at = utcnow() + retry_delay(claim.attempts)
-        _release(message)
-        uow.commit()
-
-
-def _finish(db: DatabaseHandle, claim: Claim, status: str, note: str | None = None) -> None:
-    with db() as uow:
-        message = _fenced(uow, claim)
-        if message is None:
-            return
-        message.status = status
-        message.last_error = note
-        _release(message)
-        if status == "sent":
-            message.sent_at = utcnow()
-            uow.emit(
-                "notification_sent",
-                {
-                    "notification_id": message.id,
-                    "template": message.template,
-                    "person_id": message.person_id or None,
-                    "sent_at": message.sent_at.isoformat(),
-                },
-            )
-        uow.commit()
-    if status == "cancelled":
-        log.info("message %s (%s) not sent: %s", claim.message_id, claim.template, note)
-    metrics.NOTIFICATIONS.labels(claim.template, status).inc()
-
-
-def _fail(db: DatabaseHandle, claim: Claim, reason: str) -> None:
-    reason = without_addresses(reason)
-    log.error(
-        "message %s (%s) failed for good after %d attempt(s): %s",
-        claim.message_id,
-        claim.template,
-        claim.attempts,
-        reason,
-    )
-    with db() as uow:
-        message = _fenced(uow, claim)
-        if message is None:
-            return
-        message.status = "failed"
+        message.last_error = (record.note or "")[:1000]
+        message.next_attempt_at = now + (record.retry_in or retry_delay(record.claim.attempts))
+        return None
+    message.status = record.status
+    if record.status == "failed":
+        reason = record.note or ""
         message.last_error = reason[:1000]
-        _release(message)
-        uow.emit(
-            "notification_failed",
-            {
-                "notification_id": message.id,
-                "template": message.template,
-                "person_id": message.person_id or None,
-                "reason": reason[:500],
-                "failed_at": utcnow().isoformat(),
-            },
-        )
-        uow.commit()
-    metrics.NOTIFICATIONS.labels(claim.template, "failed").inc()
+        return "notification_failed", {
+            "notification_id": message.id,
+            "template": message.template,
+            "person_id": message.person_id or None,
+            "reason": reason[:500],
+            "failed_at": now.isoformat(),
+        }
+    message.last_error = record.note
+    if record.status != "sent":
+        return None
+    message.sent_at = now
+    return "notification_sent", {
+        "notification_id": message.id,
+        "template": message.template,
+        "person_id": message.person_id or None,
+        "sent_at": now.isoformat(),
+    }
 
 
 @idempotent

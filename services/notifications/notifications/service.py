@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from nameko.exceptions import MethodNotFound
 from nameko.timer import timer
 
 from lob_common.contracts import Event, payload_json
@@ -16,6 +17,7 @@ from lob_common.timeutil import local
 from notifications import handlers
 from notifications.adapters.smtp import Mailer, RateLimiter
 from notifications.adapters.tables import Base
+from notifications.sending import HandOver, sending_loop
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,6 +35,7 @@ class NotificationsService(ServiceBase):
     name = "notifications"
     db = Database(Base.metadata, MIGRATIONS)
     registration = RpcProxy("registration")
+    hand_over = HandOver()
 
     def _contact(
         self, registration_id: str, template: str = "", data: dict | None = None
@@ -43,6 +46,14 @@ class NotificationsService(ServiceBase):
             email = self.config.get("OPERATOR_EMAIL") or None
             return {"email": email} if email else None
         return call_with_timeout(self.registration.contact, registration_id)
+
+    def _contacts(self, registration_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The contacts of a batch in one call (a registration without `contacts`, during a
+        rolling update: one call each)."""
+        try:
+            return call_with_timeout(self.registration.contacts, registration_ids)
+        except MethodNotFound:
+            return {rid: self._contact(rid) for rid in registration_ids}
 
     def _school_contact(self, data: dict[str, Any]) -> dict[str, Any] | None:
         """The school's decaan and, fresh from registration, the names of its pupils in the
@@ -77,20 +88,27 @@ class NotificationsService(ServiceBase):
                 lambda email, mid: mailer.send(email, mid, limiter),
                 policy,
                 ids,
+                contacts_many=self._contacts,
             )
         finally:
             mailer.close()
+
+    @sending_loop(lanes=2)
+    def send_handed_over(self, ids: list[str]) -> None:
+        """The messages the event handlers queued, in batches (notifications/sending.py)."""
+        self._deliver(ids)
 
     @event_handler("registration", "signed_up")
     def handle_signed_up(self, event: Event) -> bool:
         return self._queue_and_deliver(event, "sign_up_confirmation", keep_payload=False)
 
     def _queue_and_deliver(self, event: Event, template: str, keep_payload: bool = True) -> bool:
-        """Store the message (with the payload only where the text needs it), then send it."""
+        """Store the message (with the payload only where the text needs it); the sending loop
+        sends it."""
         data = payload_json(event) if keep_payload else None
         message_id = handlers.queue_message(self.db, event, template, data)
         if message_id:
-            self._deliver([message_id])
+            self.hand_over([message_id])
         return message_id is not None
 
     @event_handler("scheduling", "programme_assigned")
@@ -110,7 +128,7 @@ class NotificationsService(ServiceBase):
         """Nothing still queued for the sign-up goes out; one confirmation of the cancellation."""
         ids = handlers.queue_sign_up_cancelled(self.db, event)
         if ids:
-            self._deliver(ids)
+            self.hand_over(ids)
         return bool(ids)
 
     @event_handler("registration", "activity_cancelled")
@@ -118,13 +136,13 @@ class NotificationsService(ServiceBase):
         """Every participant of the activity is told; queued mails about it are not sent."""
         ids = handlers.queue_activity_cancelled(self.db, event)
         if ids:
-            self._deliver(ids)
+            self.hand_over(ids)
         return bool(ids)
 
     def _queue_many(self, event: Event, templates: list[str], void: bool = False) -> bool:
         ids = handlers.queue_many(self.db, event, templates, void_sign_up=void)
         if ids:
-            self._deliver(ids)
+            self.hand_over(ids)
         return bool(ids)
 
     @event_handler("registration", "consent_requested")
@@ -169,7 +187,7 @@ class NotificationsService(ServiceBase):
         """The school digests that are due (after a publication or a later change)."""
         ids = handlers.queue_due_digests(self.db, utcnow())
         if ids:
-            self._deliver(ids)
+            self.hand_over(ids)
 
     @timer(interval=3600)
     def send_operator_summary(self) -> None:
@@ -181,7 +199,7 @@ class NotificationsService(ServiceBase):
             return
         message_id = handlers.queue_operator_summary(self.db, utcnow())
         if message_id:
-            self._deliver([message_id])
+            self.hand_over([message_id])
 
     @timer(interval=300)
     def send_reminders(self) -> None:
@@ -190,4 +208,4 @@ class NotificationsService(ServiceBase):
         days = float(self.config.get("MAIL_REMINDER_DAYS", 2))
         ids = handlers.queue_reminders(self.db, utcnow(), timedelta(days=days))
         if ids:
-            self._deliver(ids)
+            self.hand_over(ids)

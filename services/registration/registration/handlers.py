@@ -573,26 +573,30 @@ def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | No
     """What notifications needs to write to someone about a registration; None once erased."""
     with db() as uow:
         found = Repository(uow.session).contact(registration_id)
-        if found is None:
-            return None
-        registration, person, activity = found
-        return {
-            "registration_id": registration.id,
-            "person_id": person.id,
-            "first_name": person.first_name,
-            "email": person.email,
-            "parent_email": person.parent_email,
-            "role": person.role,
-            "consent": registration.consent,
-            "activity": {
-                "id": activity.id,
-                "title": activity.title,
-                "kind": activity.kind,
-                "starts_at": activity.starts_at.isoformat(),
-                "ends_at": activity.ends_at.isoformat(),
-                "location": activity.location,
-            },
-        }
+        return None if found is None else contact_fields(*found)
+
+
+def contact_fields(
+    registration: Registration, person: Person, activity: Activity
+) -> dict[str, Any]:
+    """The contact notifications writes to (without links)."""
+    return {
+        "registration_id": registration.id,
+        "person_id": person.id,
+        "first_name": person.first_name,
+        "email": person.email,
+        "parent_email": person.parent_email,
+        "role": person.role,
+        "consent": registration.consent,
+        "activity": {
+            "id": activity.id,
+            "title": activity.title,
+            "kind": activity.kind,
+            "starts_at": activity.starts_at.isoformat(),
+            "ends_at": activity.ends_at.isoformat(),
+            "location": activity.location,
+        },
+    }
 
 
 # --- for other services -------------------------------------------------------------------------

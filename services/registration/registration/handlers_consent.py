@@ -96,25 +96,54 @@ def mint_links(
         if found is None:
             return None
         registration, _, activity = found
-        personal = new_token()
+        links = _mint(store, registration, activity, settings, now)
+        uow.commit()
+    return links
+
+
+def contacts_with_links(
+    db: DatabaseHandle, registration_ids: list[str], settings: ConsentSettings, now: datetime
+) -> dict[str, dict[str, Any] | None]:
+    """For a batch of notifications' mails: per registration its contact with fresh links
+    (one query, one transaction); None for an unknown (erased) registration."""
+    result: dict[str, dict[str, Any] | None] = dict.fromkeys(registration_ids)
+    with db() as uow:
+        store = ParticipantStore(uow.session)
+        found = store.registrations_with_people(list(registration_ids))
+        for registration_id, (registration, person, activity) in found.items():
+            result[registration_id] = {
+                **handlers.contact_fields(registration, person, activity),
+                "links": _mint(store, registration, activity, settings, now),
+            }
+        uow.commit()
+    return result
+
+
+def _mint(
+    store: ParticipantStore,
+    registration: Registration,
+    activity: Activity,
+    settings: ConsentSettings,
+    now: datetime,
+) -> dict[str, str | None]:
+    personal = new_token()
+    store.add_link(
+        token_hash(personal),
+        LinkPurpose.PERSONAL,
+        registration.id,
+        now,
+        personal_link_expiry(activity.ends_at),
+    )
+    consent = None
+    if rules.may_ask_again(state_of(registration)) and registration.consent_expires_at:
+        consent = new_token()
         store.add_link(
-            token_hash(personal),
-            LinkPurpose.PERSONAL,
+            token_hash(consent),
+            LinkPurpose.CONSENT,
             registration.id,
             now,
-            personal_link_expiry(activity.ends_at),
+            registration.consent_expires_at,
         )
-        consent = None
-        if rules.may_ask_again(state_of(registration)) and registration.consent_expires_at:
-            consent = new_token()
-            store.add_link(
-                token_hash(consent),
-                LinkPurpose.CONSENT,
-                registration.id,
-                now,
-                registration.consent_expires_at,
-            )
-        uow.commit()
     base = settings.public_base_url
     return {
         "personal": f"{base}/mijn-aanmelding/{personal}",

@@ -375,6 +375,14 @@ class RegistrationService(ServiceBase):
         )
         return {**found, "links": links}
 
+    @rpc
+    def contacts(self, registration_ids: list) -> dict:
+        """`contact` for a batch of notifications' mails, in one call and one transaction:
+        {registration_id: contact with fresh links, or None once erased}."""
+        return handlers_consent.contacts_with_links(
+            self.db, list(registration_ids), self.consent_settings, utcnow()
+        )
+
     # --- parental consent: the parent's page (docs/consent.md) ---------------------------------
 
     @property

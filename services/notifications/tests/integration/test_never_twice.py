@@ -15,7 +15,7 @@ from lob_common.db import DatabaseHandle, make_engine, migrate, utcnow
 from lob_testing import TcpProxy, free_port, mail_sink, poll, port_open, read_mail
 from notifications import handlers
 from notifications.adapters.smtp import Mailer
-from notifications.adapters.tables import Base, Message
+from notifications.adapters.tables import Base, Message, SignUp
 from notifications.service import MIGRATIONS
 
 pytestmark = pytest.mark.integration
@@ -197,6 +197,96 @@ def test_the_lease_of_a_slow_send_is_kept_alive_so_nobody_takes_it_over(database
     assert mails == Counter({(ADDRESS, "<m1@lob-regio-eem>"): 1})
 
 
+def all_of(folder, count):
+    mails = per_recipient_and_id(folder)
+    return mails if sum(mails.values()) >= count else None
+
+
+def test_a_claim_of_a_batch_that_another_process_took_over_is_sent_and_recorded_once(
+    database, tmp_path, caplog
+):
+    direct, proxied, proxy = database
+    folder, port = tmp_path / "mail", free_port()
+    for n in (1, 2, 3):
+        add_message(direct, f"m{n}", registration_id=f"r{n}")
+    policy = handlers.DeliveryPolicy(max_attempts=3, lease=timedelta(seconds=1))
+    mailer, other_mailer = Mailer({"SMTP_PORT": port}), Mailer({"SMTP_PORT": port})
+    other_process = []
+
+    def send(email, message_id):
+        if message_id == "<m1@lob-regio-eem>":
+            # This process loses the database while it sends m1: its heartbeat cannot move the
+            # leases on, and another process (which saw no trouble) takes m2 over and sends it.
+            proxy.cut()
+            poll(
+                lambda: message(direct, "m2").lease_until < datetime.now(UTC),
+                what="the lease to run out",
+            )
+            handlers._last_db_trouble[0] = float("-inf")
+            other_process.append(
+                handlers.deliver_due(direct, contacts, other_mailer.send, policy, ids=["m2"])
+            )
+            proxy.open()
+        mailer.send(email, message_id)
+
+    with caplog.at_level(logging.INFO), mail_sink(folder, port):
+        outcomes = handlers.deliver_batch(proxied, ["m1", "m2", "m3"], contacts, send, policy)
+        mails = poll(lambda: all_of(folder, 3), what="three mails")
+
+    assert outcomes == {"m1": "sent", "m2": "skipped", "m3": "sent"}
+    assert other_process == [{"sent": 1}]
+    assert mails == Counter({(ADDRESS, f"<m{n}@lob-regio-eem>"): 1 for n in (1, 2, 3)})
+    assert [
+        (message(direct, f"m{n}").status, message(direct, f"m{n}").attempts) for n in (1, 2, 3)
+    ] == [
+        ("sent", 1),
+        ("sent", 2),
+        ("sent", 1),
+    ]
+    assert outbox_types(direct) == ["notification_sent"] * 3
+    assert "taken over by another process" in caplog.text
+
+
+def test_a_sign_up_cancelled_while_its_batch_is_under_way_gets_no_mail(database, tmp_path):
+    direct, _, _ = database
+    folder, port = tmp_path / "mail", free_port()
+    now = utcnow()
+    with direct() as uow:
+        for n in (1, 2):
+            uow.session.add(
+                SignUp(
+                    registration_id=f"r{n}",
+                    person_id="p1",
+                    activity_id="a1",
+                    status="active",
+                    updated_at=now,
+                )
+            )
+        uow.commit()
+    for n in (1, 2):
+        add_message(direct, f"m{n}", registration_id=f"r{n}")
+    policy = handlers.DeliveryPolicy(max_attempts=3)
+    mailer = Mailer({"SMTP_PORT": port})
+
+    def send(email, message_id):
+        mailer.send(email, message_id)
+        if message_id == "<m1@lob-regio-eem>":  # meanwhile the second sign-up is cancelled
+            with direct() as uow:
+                uow.session.get(SignUp, "r2").status = "cancelled"
+                uow.commit()
+            later = datetime.now(UTC) + timedelta(seconds=handlers.RECHECK_AFTER)
+            poll(lambda: datetime.now(UTC) > later, what="time")
+
+    with mail_sink(folder, port):
+        outcomes = handlers.deliver_batch(direct, ["m1", "m2"], contacts, send, policy)
+        mails = poll(lambda: per_recipient_and_id(folder), what="the mail")
+
+    assert outcomes == {"m1": "sent", "m2": "cancelled"}
+    assert mails == Counter({(ADDRESS, "<m1@lob-regio-eem>"): 1})
+    assert message(direct, "m2").status == "cancelled"
+    assert outbox_types(direct) == ["notification_sent"]
+
+
 SINK = textwrap.dedent(
     """
     import sys, time
@@ -263,3 +353,27 @@ def test_a_4xx_refusal_is_tried_again_later_and_names_no_address(database, refus
     assert "451" in waiting.last_error
     assert ADDRESS not in waiting.last_error and ADDRESS not in caplog.text
     assert outbox_types(direct) == []
+
+
+def test_a_failed_contact_lookup_is_tried_again_within_seconds_and_then_sent(database, tmp_path):
+    direct, _, _ = database
+    folder, port = tmp_path / "mail", free_port()
+    add_message(direct)
+    policy = handlers.DeliveryPolicy(max_attempts=5)
+    mailer = Mailer({"SMTP_PORT": port})
+
+    def registration_away(registration_id):
+        raise TimeoutError("no answer within 10 s")  # the broker or registration is down
+
+    outcome = handlers.deliver(direct, "m1", registration_away, mailer.send, policy)
+    waiting = message(direct)
+    assert outcome == "postponed" and waiting.status == "pending"
+    assert waiting.next_attempt_at < datetime.now(UTC) + timedelta(seconds=10)  # not a minute
+
+    with mail_sink(folder, port):
+        poll(lambda: handlers.due_messages(direct, utcnow(), policy) == ["m1"], what="the retry")
+        assert handlers.deliver_due(direct, contacts, mailer.send, policy) == {"sent": 1}
+        mails = poll(lambda: per_recipient_and_id(folder), what="the mail")
+
+    assert mails == Counter({(ADDRESS, "<m1@lob-regio-eem>"): 1})
+    assert (message(direct).status, message(direct).attempts) == ("sent", 2)

@@ -63,6 +63,20 @@ class ParticipantStore:
         ).first()
         return (row[0], row[1], row[2]) if row else None
 
+    def registrations_with_people(
+        self, registration_ids: list[str]
+    ) -> dict[str, tuple[Registration, Person, Activity]]:
+        """registration_of for many registrations, in one query (the unknown ones are left out)."""
+        if not registration_ids:
+            return {}
+        rows = self.session.execute(
+            select(Registration, Person, Activity)
+            .join(Person, Person.id == Registration.person_id)
+            .join(Activity, Activity.id == Registration.activity_id)
+            .where(Registration.id.in_(registration_ids))
+        ).all()
+        return {row[0].id: (row[0], row[1], row[2]) for row in rows}
+
     def registrations_of(self, person_id: str) -> list[Registration]:
         return list(
             self.session.scalars(

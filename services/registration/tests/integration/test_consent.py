@@ -280,6 +280,29 @@ def test_a_page_whose_registration_is_gone_or_broken_shows_no_stack_trace(region
     assert "Er ging iets mis" in broken.text
 
 
+def test_a_batch_of_contacts_is_what_one_contact_says_with_links_that_open(region):
+    waiting = region.sign_up(first_name="Fenna", email="fenna@example.nl")  # consent asked
+    older = region.sign_up(age=17, first_name="Daan", email="daan@example.nl")
+    ids = [waiting["registration_id"], older["registration_id"], "no-such-registration"]
+
+    with entrypoint_hook(region.container, "contacts") as contacts:
+        batch = contacts(ids)
+    one = {rid: region.contact(rid) for rid in ids[:2]}
+
+    assert set(batch) == set(ids) and batch["no-such-registration"] is None
+    for rid in ids[:2]:
+        assert {k: v for k, v in batch[rid].items() if k != "links"} == {
+            k: v for k, v in one[rid].items() if k != "links"
+        }
+        assert batch[rid]["links"]["personal"] != one[rid]["links"]["personal"]  # fresh ones
+    assert batch[ids[0]]["email"] == "fenna@example.nl" and batch[ids[0]]["links"]["consent"]
+    assert batch[ids[1]]["first_name"] == "Daan" and batch[ids[1]]["links"]["consent"] is None
+    page = region.call("GET", path_of(batch[ids[0]]["links"]["consent"]), headers={})
+    mine = region.call("GET", path_of(batch[ids[1]]["links"]["personal"]), headers={})
+    assert page.status_code == 200 and "Fenna" in page.text
+    assert mine.status_code == 200 and "Daan" in mine.text
+
+
 def test_the_personal_link_shows_the_sign_up_and_cancels_as_an_operator_would(region):
     pupil = region.sign_up(age=17)  # no consent needed
     rid = pupil["registration_id"]
