@@ -42,6 +42,7 @@ from registration.adapters.roster_files import read_roster, template_csv, templa
 from registration.adapters.tables import (
     Activity,
     HistoricalParticipant,
+    Person,
     Registration,
     School,
 )
