@@ -354,12 +354,20 @@ class OpenLoop:
         self.errors: dict[str, int] = {}
         self.last_answer = 0.0
 
+    # The server closes a connection idle for HTTP_READ_TIMEOUT_SECONDS (10 s); a POST sent on
+    # it just then fails. A worker idle longer than this opens a new one instead.
+    IDLE_CONNECTION_SECONDS = 5.0
+
     def _work(self) -> None:
-        sessions: dict[str, requests.Session] = {}
+        sessions: dict[str, tuple[requests.Session, float]] = {}
         while (job := self.jobs.get()) is not None:
             n, scheduled, dispatched = job
             url = self.urls[n % len(self.urls)]
-            session = sessions.setdefault(url, requests.Session())
+            session, last_used = sessions.get(url, (None, 0.0))
+            if session is None or time.perf_counter() - last_used > self.IDLE_CONNECTION_SECONDS:
+                if session is not None:
+                    session.close()
+                session = requests.Session()
             error = None
             try:
                 response = session.post(
@@ -373,6 +381,7 @@ class OpenLoop:
             except requests.RequestException as exc:
                 error = type(exc).__name__
             finished = time.perf_counter()
+            sessions[url] = (session, finished)
             with self.lock:
                 self.in_flight -= 1
                 self.last_answer = max(self.last_answer, finished)
