@@ -621,7 +621,7 @@ BATCH_SIZE = 50  # messages claimed in one statement and sent over one SMTP conn
 # waited this long, and at the end of the batch. A crash between the SMTP server's 250 and that
 # commit sends again (same Message-ID), so the window stays short even when the sending-rate
 # limit spreads a batch over seconds.
-RECORD_WITHIN = 0.25  # seconds
+RECORD_WITHIN = 0.1  # seconds
 # A batch reads its sign-ups again before sending when this long has passed since the last
 # read, so a cancellation that arrives while the batch is under way still stops its mail.
 RECHECK_AFTER = 0.5  # seconds
