@@ -56,6 +56,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/signup_bench.py
+	$(BIN)/python bench/outbox_bench.py
 	$(BIN)/python bench/flood_bench.py
 	$(BIN)/python bench/infoday_bench.py
 	$(BIN)/python bench/orientation_bench.py

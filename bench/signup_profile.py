@@ -5,7 +5,14 @@ No HTTP, no broker: the key check and the sign-up as the API runs them (`auth.au
 `handlers.sign_up`) on a fresh database seeded with the demo season; the events stay in the
 outbox. Prints the statements of one sign-up and the profile of N.
 
+With --http, the whole registration process instead: `nameko run` under cProfile (HTTP server,
+worker, key check, sign-up, the outbox relay publishing to an isolated vhost), N sign-ups posted
+to it by 4 clients from this process, and its CPU seconds per sign-up from /proc (without the
+profiler: a second run, --http-cpu). cProfile's attribution across eventlet's green threads is
+approximate; the call counts and own times are what to read.
+
     .venv/bin/python bench/signup_profile.py [--sign-ups 300] [--postgres] [--top 25]
+    .venv/bin/python bench/signup_profile.py --http [--sign-ups 300] [--postgres] [--no-profile]
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,6 +115,15 @@ def run(sign_ups: int, postgres: bool, top: int) -> None:
         for kind, count in Counter(_statement_kind(s) for s in statements).items():
             print(f"  {count} x {kind}")
         statements.clear()
+        cpu_began, began = time.process_time(), time.perf_counter()
+        for n in range(1, sign_ups + 1):
+            one(-1 - n)
+        cpu, took = time.process_time() - cpu_began, time.perf_counter() - began
+        print(
+            f"{sign_ups} sign-ups without the profiler: {cpu / sign_ups * 1000:.2f} ms CPU and "
+            f"{took / sign_ups * 1000:.2f} ms wall each (load average {os.getloadavg()[0]:.1f})"
+        )
+        statements.clear()
         profiler = cProfile.Profile()
         began = time.perf_counter()
         profiler.enable()
@@ -120,9 +137,103 @@ def run(sign_ups: int, postgres: bool, top: int) -> None:
             f"{len(statements) / sign_ups:.1f} statements each"
         )
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+        order = os.environ.get("PROFILE_SORT", "cumulative")
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
         print(out.getvalue())
         db.engine.dispose()
+
+
+# nameko run with a profiler that SIGUSR1 starts and SIGUSR2 stops and writes (argv[1]): only
+# the measured sign-ups are in the profile, not the start-up's imports.
+PROFILED_NAMEKO = """
+import cProfile, signal, sys
+from nameko.cli.main import main
+profiler, out = cProfile.Profile(), sys.argv.pop(1)
+signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(out)))
+sys.argv[0] = "nameko"
+sys.exit(main())
+"""
+
+
+def run_http(
+    sign_ups: int, postgres: bool, top: int, profile: bool, profile_out: str | None
+) -> None:
+    """Registration as its own process (optionally under cProfile), N sign-ups over HTTP."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from lob_cli.services import SERVICES
+    from lob_testing import OPERATOR_KEY, isolated_vhost, poll
+    from lob_testing.local import LocalSystem
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from signup_bench import cpu_seconds, publish_activity, sign_up_body
+
+    with contextlib.ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        system = LocalSystem(root, stack.enter_context(isolated_vhost()))
+        if postgres:
+            url = stack.enter_context(isolated_postgres_database())
+            system.env["REGISTRATION_DATABASE_URL"] = url
+        system.env["LOG_LEVEL"] = "WARNING"
+        system.lob("seed-demo")
+        info = SERVICES["registration"]
+        stats = root / "registration.prof"
+        command = [str(BIN / "nameko"), "run", "--config", str(info.config_path), info.entry]
+        if profile:
+            command = [sys.executable, "-c", PROFILED_NAMEKO, str(stats), *command[1:]]
+        log = open(root / "registration.log", "w")  # noqa: SIM115
+        process = subprocess.Popen(command, env=system.env, cwd=root, stdout=log, stderr=log)
+        stack.callback(lambda: process.poll() is None and process.kill())
+        system.processes["registration"] = process
+        poll(lambda: system._ready("registration"), timeout=90, what="registration")
+        publish_activity(system, "profile")
+        headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+        base = system.url("registration")
+        local_sessions: dict[int, requests.Session] = {}
+
+        def post(n: int) -> None:
+            import threading
+
+            session = local_sessions.setdefault(threading.get_ident(), requests.Session())
+            answer = session.post(
+                f"{base}/registrations", headers=headers, json=sign_up_body("profile", n)
+            )
+            assert answer.status_code == 201, answer.text
+
+        for n in range(20):  # warm up: mappers, caches, connections
+            post(-1 - n)
+        cpu_before = cpu_seconds(process.pid)
+        if profile:
+            process.send_signal(signal.SIGUSR1)
+        began = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(post, range(sign_ups)))
+        took = time.perf_counter() - began
+        time.sleep(1.5)  # let the relay publish the last events (their CPU counts too)
+        cpu = cpu_seconds(process.pid) - cpu_before
+        if profile:
+            process.send_signal(signal.SIGUSR2)
+            poll(stats.exists, timeout=30, what="the profile")
+            time.sleep(0.5)  # dump_stats writes it whole
+        print(
+            f"{sign_ups} sign-ups over HTTP in {took:.2f} s; registration process CPU "
+            f"{cpu / sign_ups * 1000:.2f} ms per sign-up"
+            f"{' (under cProfile)' if profile else ''} "
+            f"({'PostgreSQL' if postgres else 'SQLite'}, load average {os.getloadavg()[0]:.1f})"
+        )
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        if profile:
+            if profile_out:
+                shutil.copy(stats, profile_out)
+            for order in ("tottime", "cumulative"):
+                out = io.StringIO()
+                pstats.Stats(str(stats), stream=out).sort_stats(order).print_stats(top)
+                print(out.getvalue())
 
 
 def main() -> None:
@@ -130,8 +241,14 @@ def main() -> None:
     parser.add_argument("--sign-ups", type=int, default=300)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--http", action="store_true", help="the whole process, over HTTP")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--profile-out", help="--http: keep the profile (pstats) here")
     args = parser.parse_args()
-    run(args.sign_ups, args.postgres, args.top)
+    if args.http:
+        run_http(args.sign_ups, args.postgres, args.top, args.profile, args.profile_out)
+    else:
+        run(args.sign_ups, args.postgres, args.top)
 
 
 if __name__ == "__main__":

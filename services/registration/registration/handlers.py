@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
@@ -32,6 +32,7 @@ from registration.adapters.participants import ParticipantStore
 from registration.adapters.repository import (
     RegistrationFilter,
     Repository,
+    SignUpFacts,
     activity_of,
     identity_key,
     school_of,
@@ -45,6 +46,7 @@ from registration.adapters.tables import (
     Registration,
     School,
 )
+from registration.domain import consent as consent_rules
 from registration.domain import model, roster
 from registration.domain.caller import Caller, CallerRole
 from registration.domain.catalogue import obstacles_to_update
@@ -95,6 +97,9 @@ from registration.views import (
 
 # How long a parent has to answer, unless the service's config says (CONSENT_TTL_DAYS).
 CONSENT_TTL = timedelta(days=14)
+# One instance, loaded from by every request: building a schema deep-copies its declared fields
+# (an eighth of a sign-up's Python calls), and a marshmallow schema keeps no state between loads.
+SIGN_UP_IN = SignUpIn()
 
 # --- the catalogue -----------------------------------------------------------------------------
 
@@ -352,14 +357,27 @@ def _sign_up(
     now = utcnow()
     with db() as uow:
         repo = Repository(uow.session)
-        if scoped_key:
-            earlier = repo.registration_by_idempotency_key(scoped_key)
-            if earlier is not None:
-                if earlier.request_hash not in (None, fingerprint):
-                    raise IdempotencyKeyReused(scoped_key.split(":", 2)[-1])
-                return registration_view(earlier), False
+        facts = repo.sign_up_facts(
+            request.activity_id,
+            school_id_for(caller, request),
+            _person_details(request),
+            scoped_key,
+        )
+        if facts.earlier is not None:
+            if facts.earlier.request_hash not in (None, fingerprint):
+                raise IdempotencyKeyReused(scoped_key.split(":", 2)[-1])
+            return registration_view(facts.earlier), False
         registration, decision = record_sign_up(
-            uow, repo, caller, request, now, input_errors, scoped_key, fingerprint, consent_ttl
+            uow,
+            repo,
+            caller,
+            request,
+            facts,
+            now,
+            input_errors,
+            scoped_key,
+            fingerprint,
+            consent_ttl,
         )
         uow.commit()
         metrics.SIGN_UPS.labels(decision.activity.kind, decision.role).inc()
@@ -371,6 +389,7 @@ def record_sign_up(
     repo: Repository,
     caller: Caller,
     request: model.SignUpRequest,
+    facts: SignUpFacts,
     now: datetime,
     input_errors: Sequence[RuleViolation] = (),
     scoped_key: str | None = None,
@@ -383,20 +402,20 @@ def record_sign_up(
     Raises the domain's refusal (decide_sign_up) and stores nothing then. A sign-up that needs
     a parent's consent waits for it: consent_requested instead of signed_up (docs/consent.md).
     """
-    activity = repo.published_activity(request.activity_id) if request.activity_id else None
-    school_id = school_id_for(caller, request)
-    person = _known_person(repo, school_id, request)
+    person = facts.person
     decision = decide_sign_up(
         caller,
         request,
-        activity,
-        repo.school(school_id),
+        facts.activity,
+        facts.school,
         repo.prior_registrations(person.id) if person else [],
         now,
         input_errors,
     )
     person = repo.save_person(person, decision, now)
-    registration = repo.add_registration(decision, person, scoped_key, now, fingerprint)
+    pending = decision.consent is model.Consent.PENDING
+    expires = consent_rules.expires_at(now, consent_ttl or CONSENT_TTL) if pending else None
+    registration = repo.add_registration(decision, person, scoped_key, now, fingerprint, expires)
     if registration.status == model.RegistrationStatus.PENDING_CONSENT:
         from registration.handlers_consent import ask_parent  # it builds on this module
 
@@ -412,21 +431,18 @@ def parse_sign_up(body: Any) -> tuple[model.SignUpRequest, list[RuleViolation]]:
     Not raising here lets the domain check what did parse, so one 422 names every field.
     """
     try:
-        return model.SignUpRequest.from_fields(SignUpIn().load(body)), []
+        return model.SignUpRequest.from_fields(SIGN_UP_IN.load(body)), []
     except ValidationError as exc:
         errors = [RuleViolation(e["field"], e["message"]) for e in field_errors(exc.messages)]
         valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         return model.SignUpRequest.from_fields(valid), errors
 
 
-def _known_person(
-    repo: Repository, school_id: str | None, request: model.SignUpRequest
-) -> Person | None:
+def _person_details(request: model.SignUpRequest) -> tuple[str, str, str, date | None] | None:
+    """What finds the person a sign-up is for (with the school); None if it names too little."""
     if not (request.email and request.first_name and request.last_name):
         return None
-    return repo.find_person(
-        school_id, request.email, request.first_name, request.last_name, request.date_of_birth
-    )
+    return request.email, request.first_name, request.last_name, request.date_of_birth
 
 
 def _visible_registration(repo: Repository, registration_id: str, caller: Caller) -> Registration:

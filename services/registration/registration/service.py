@@ -78,6 +78,8 @@ from registration.schemas_participants import (
 from registration.views import room_lists_csv
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Dumped into by every sign-up (one instance: building a schema deep-copies its fields).
+REGISTRATION_OUT = RegistrationOut()
 log = logging.getLogger(__name__)
 
 
@@ -197,7 +199,7 @@ class RegistrationService(ServiceBase):
             self.db, read_json(request), caller, request.headers.get("Idempotency-Key")
         )
         location = {"Location": f"/registrations/{view['registration_id']}"}
-        return reply(RegistrationOut(), view, 201 if created else 200, location)
+        return reply(REGISTRATION_OUT, view, 201 if created else 200, location)
 
     @http("GET", "/registrations")
     def list_registrations(self, request: Request) -> Response:
@@ -213,13 +215,13 @@ class RegistrationService(ServiceBase):
     @http("GET", "/registrations/<string:registration_id>")
     def get_registration(self, request: Request, registration_id: str) -> Response:
         caller = self._caller(request, Scope.READ_REGISTRATIONS)
-        return reply(RegistrationOut(), handlers.get_registration(self.db, registration_id, caller))
+        return reply(REGISTRATION_OUT, handlers.get_registration(self.db, registration_id, caller))
 
     @http("DELETE", "/registrations/<string:registration_id>")
     def cancel_registration(self, request: Request, registration_id: str) -> Response:
         caller = self._caller(request, Scope.CANCEL)
         reason = request.args.get("reason", "")
-        return reply(RegistrationOut(), handlers.cancel(self.db, registration_id, caller, reason))
+        return reply(REGISTRATION_OUT, handlers.cancel(self.db, registration_id, caller, reason))
 
     @http("DELETE", "/persons/<string:person_id>")
     def erase_person(self, request: Request, person_id: str) -> Response:

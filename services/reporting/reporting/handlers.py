@@ -8,7 +8,6 @@ reporting/domain; suppression happens there too.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import time
@@ -22,7 +21,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
 
 from lob_common.contracts import Event
-from lob_common.db import DatabaseHandle, UnitOfWork, idempotent
+from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, idempotent_batch
 from lob_common.http import (
     Problem,
     bearer_token,
@@ -74,25 +73,6 @@ def record_activity(uow: UnitOfWork, event: Event) -> None:
 @idempotent
 def record_activity_cancelled(uow: UnitOfWork, event: Event) -> None:
     repository.cancel_activity(uow.session, event.payload["activity_id"], event.occurred_at)
-
-
-def idempotent_batch(
-    effect: Callable[[UnitOfWork, list[Event]], None],
-) -> Callable[[DatabaseHandle, list[Event]], int]:
-    """lob_common.db.idempotent for a batch of events of one handler: claim the ids not seen
-    before, apply the effect to those, commit, all in one transaction. Returns how many were
-    new (0: every one was a redelivery)."""
-
-    @functools.wraps(effect)
-    def handle(db: DatabaseHandle, events: list[Event]) -> int:
-        with db() as uow:
-            fresh = repository.claim(uow.session, events)
-            if fresh:
-                effect(uow, fresh)
-            uow.commit()
-            return len(fresh)
-
-    return handle
 
 
 def _latest_per_registration(uow: UnitOfWork, events: list[Event]) -> list[Event]:

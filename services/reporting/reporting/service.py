@@ -8,6 +8,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request, Response
 
+from lob_common.batch import batch_event_handler
 from lob_common.contracts import Event
 from lob_common.http import json_response, load
 from lob_common.messaging import RpcProxy, event_handler
@@ -15,7 +16,6 @@ from lob_common.providers import Database, ServiceBase, call_with_timeout, http
 from reporting import handlers
 from reporting.adapters.export import render
 from reporting.adapters.tables import Base
-from reporting.consumer import batch_event_handler
 from reporting.openapi import openapi_document
 from reporting.schemas import ParticipationOut, ReportQuery
 

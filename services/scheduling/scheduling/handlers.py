@@ -15,7 +15,7 @@ from typing import Any
 
 from lob_common import metrics
 from lob_common.contracts import ACTIVITY_SPEC_FIELDS, Event, payload_json
-from lob_common.db import DatabaseHandle, UnitOfWork, idempotent
+from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, idempotent_batch
 from scheduling.adapters.metrics import record_plan_quality
 from scheduling.adapters.plan_store import PlanStore
 from scheduling.domain import kinds
@@ -58,21 +58,47 @@ def record_activity(uow: UnitOfWork, event: Event, settings: Settings) -> None:
         update_plan_in_force(store, activity.id, event.occurred_at, settings)
 
 
-@idempotent
-def record_sign_up(uow: UnitOfWork, event: Event, settings: Settings) -> None:
-    """Keep the sign-up; a late one joins a plan in force at once (orientation days, bus
-    tours), and for a kind with seats every sign-up takes a seat or a place in line."""
-    p = event.payload
+@idempotent_batch
+def record_sign_ups(uow: UnitOfWork, events: list[Event], settings: Settings) -> None:
+    """Keep the sign-ups (a batch of them, in delivery order); a late one joins a plan in force
+    at once (orientation days, bus tours), and for a kind with seats every sign-up takes a seat
+    or a place in line, one after the other. The sign-ups of an activity whose plan they do not
+    change (no plan in force yet, or a kind without one) are written in one statement."""
     store = PlanStore(uow)
-    sign_up = SignUp(
+    by_activity: dict[str, list[Event]] = {}
+    for event in events:
+        by_activity.setdefault(event.payload["activity_id"], []).append(event)
+    for activity_id, group in by_activity.items():
+        if _changes_plan(store, activity_id):
+            for event in group:
+                store.save_sign_up(activity_id, _sign_up(event), event.payload["role"])
+                update_plan_in_force(store, activity_id, event.payload["signed_up_at"], settings)
+        else:
+            store.save_sign_ups(activity_id, [(_sign_up(e), e.payload["role"]) for e in group])
+
+
+def _sign_up(event: Event) -> SignUp:
+    p = event.payload
+    return SignUp(
         registration_id=p["registration_id"],
         person_id=p["person_id"],
         school_id=p["school_id"],
         preferences=payload_json(event)["preferences"],
         signed_up_at=p["signed_up_at"],
     )
-    store.save_sign_up(p["activity_id"], sign_up, p["role"])
-    update_plan_in_force(store, p["activity_id"], p["signed_up_at"], settings)
+
+
+def _changes_plan(store: PlanStore, activity_id: str) -> bool:
+    """Whether a sign-up may change the activity's plan (update_plan_in_force decides how). As
+    there, the activity is locked before its plan is looked at, until the commit: a plan saved
+    meanwhile is either seen here or saved after these sign-ups."""
+    activity = store.activity(activity_id)
+    if activity is None or kinds.updater_for(activity) is None:
+        return False
+    if kinds.has_seats(activity):
+        return True
+    store.activity(activity_id, lock=True)
+    return store.plan_in_force(activity_id) is not None
 
 
 @idempotent

@@ -9,6 +9,7 @@ from typing import Any
 from eventlet import tpool
 from nameko.timer import timer
 
+from lob_common.batch import batch_event_handler
 from lob_common.contracts import Event
 from lob_common.db import utcnow
 from lob_common.messaging import event_handler, rpc
@@ -38,9 +39,9 @@ class SchedulingService(ServiceBase):
     def handle_activity_published(self, event: Event) -> bool:
         return handlers.record_activity(self.db, event, self.settings)
 
-    @event_handler("registration", "signed_up")
-    def handle_signed_up(self, event: Event) -> bool:
-        return handlers.record_sign_up(self.db, event, self.settings)
+    @batch_event_handler("registration", "signed_up")
+    def handle_signed_up(self, events: list[Event]) -> int:
+        return handlers.record_sign_ups(self.db, events, self.settings)
 
     @event_handler("registration", "sign_up_cancelled")
     def handle_sign_up_cancelled(self, event: Event) -> bool:

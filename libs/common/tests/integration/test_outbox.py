@@ -9,8 +9,8 @@ from sqlalchemy import MetaData, select
 
 from lob_common.contracts import SUBSCRIPTIONS, MalformedEvent, new_event, queue_name
 from lob_common.db import DatabaseHandle, make_engine, messaging_tables
-from lob_common.outbox import OutboxRelay
-from lob_testing import free_port, sample
+from lob_common.outbox import OutboxRelay, PublishRefused
+from lob_testing import TcpProxy, free_port, sample
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +99,79 @@ def test_events_are_published_in_commit_order(db, broker):
             uow.commit()
     _relay(db, broker).publish_pending()
     assert [_take(broker, SCHEDULING_QUEUE)["event_id"] for _ in ids] == ids
+
+
+def _emit(db, n, event_type="signed_up"):
+    payload = dict(SIGNED_UP, registration_id=f"r{n}") if n is not None else sample(event_type)
+    with db() as uow:
+        event_id = uow.emit(event_type, payload).event_id
+        uow.commit()
+    return event_id
+
+
+def test_a_batch_of_events_is_published_and_marked_at_once(db, broker):
+    ids = [_emit(db, n) for n in range(120)]
+    relay = _relay(db, broker)
+
+    assert relay.publish_pending() == 120
+    relay.close()
+
+    assert _unpublished(db) == []
+    assert _queued(broker, SCHEDULING_QUEUE) == 120
+    assert [_take(broker, SCHEDULING_QUEUE)["event_id"] for _ in range(3)] == ids[:3]
+
+
+def test_an_event_the_broker_cannot_route_waits_with_those_after_it(db, broker, monkeypatch):
+    """A routing failure in the middle of a batch: the events before it are published, it and
+    the ones after it stay in the outbox (commit order), and go out once a queue is there."""
+    # An event type with a subscriber whose queue the relay did not declare (it is not in the
+    # subscription table it declared from), so the broker cannot route it.
+    key = ("registration", "person_erased")
+    monkeypatch.setitem(SUBSCRIPTIONS, key, ())
+    relay = _relay(db, broker)
+    assert relay.publish_pending() == 0  # declares the topology without person_erased's queues
+    monkeypatch.setitem(SUBSCRIPTIONS, key, ("nowhere.handle_person_erased",))
+    before = _emit(db, 0)
+    stuck = _emit(db, None, "person_erased")
+    after = _emit(db, 2)
+
+    with pytest.raises(PublishRefused, match="no queue is bound"):
+        relay.publish_pending()
+    relay.close()
+
+    assert _unpublished(db) == [stuck, after]
+    outbox = db.metadata.tables["outbox"]
+    with db.engine.connect() as connection:
+        attempts, error = connection.execute(
+            select(outbox.c.attempts, outbox.c.last_error).where(outbox.c.event_id == stuck)
+        ).one()
+    assert attempts == 1 and "no queue is bound" in error
+    assert _take(broker, SCHEDULING_QUEUE)["event_id"] == before
+
+    fresh = _relay(db, broker)  # a new process declares every subscribed queue, the new one too
+    assert fresh.publish_pending() == 2
+    fresh.close()
+    assert _take(broker, queue_name(*key, "nowhere.handle_person_erased"))["event_id"] == stuck
+    assert _take(broker, SCHEDULING_QUEUE)["event_id"] == after
+
+
+def test_the_relay_publishes_on_after_its_broker_connection_was_cut(db, broker):
+    proxy = TcpProxy(5672)
+    proxy.open()
+    try:
+        relay = _relay(db, proxy.url(broker))
+        first = _emit(db, 0)
+        assert relay.publish_pending() == 1
+        proxy.cut()  # the broker restarts between two batches
+        proxy.open()
+        second = _emit(db, 1)
+
+        assert relay.publish_pending() == 1
+        relay.close()
+    finally:
+        proxy.close()
+    assert _unpublished(db) == []
+    assert [_take(broker, SCHEDULING_QUEUE)["event_id"] for _ in range(2)] == [first, second]
 
 
 def test_a_redelivered_event_is_claimed_only_once(db):

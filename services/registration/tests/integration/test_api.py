@@ -320,6 +320,24 @@ def test_the_same_person_twice_is_a_conflict(api):
     assert len(api.outbox()) == 1
 
 
+def test_a_pupil_on_a_second_activity_is_the_same_person_as_the_latest_sign_up_describes(api):
+    publish(api.url, career_event(id="tweede-evenement"))
+    first = api.sign_up(pupil(school_year=3, municipality="Leusden")).json()
+    second = api.sign_up(pupil(activity_id="tweede-evenement", school_year=4)).json()
+    another_school = api.sign_up(pupil(school_id="het-element")).json()
+
+    assert second["person_id"] == first["person_id"]
+    assert another_school["person_id"] != first["person_id"]
+    with api.db() as uow:
+        person = uow.session.get(Person, first["person_id"])
+        assert (person.school_year, person.municipality) == (4, "Amersfoort")  # the school's
+    [_, later, _] = api.outbox()
+    assert (later["payload"]["person_id"], later["payload"]["school_year"]) == (
+        first["person_id"],
+        4,
+    )
+
+
 def test_under_sixteen_needs_a_parent_address_and_consent(api):
     young = pupil(date_of_birth=(date.today() - timedelta(days=14 * 366)).isoformat())
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from lob_common.db import UnitOfWork, json_ready, utcnow
 from scheduling.adapters import tables
@@ -63,6 +64,39 @@ class PlanStore:
             )
         )
         self.session.flush()
+
+    def save_sign_ups(self, activity_id: str, sign_ups: list[tuple[SignUp, str]]) -> None:
+        """save_sign_up for many sign-ups (with their roles) of one activity, in one statement;
+        a sign-up kept before is overwritten, as merge() would, and the last of a
+        registration's in the list wins."""
+        rows = {
+            sign_up.registration_id: {
+                "registration_id": sign_up.registration_id,
+                "activity_id": activity_id,
+                "person_id": sign_up.person_id,
+                "school_id": sign_up.school_id,
+                "role": role,
+                "preferences": json_ready(dict(sign_up.preferences)),
+                "status": SignUpStatus.ACTIVE,
+                "signed_up_at": sign_up.signed_up_at,
+            }
+            for sign_up, role in sign_ups
+        }
+        if not rows:
+            return
+        table = tables.SignUp.__table__
+        dialect = self.session.get_bind().dialect.name
+        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["registration_id"],
+            set_={
+                c: statement.excluded[c]
+                for c in next(iter(rows.values()))
+                if c != "registration_id"
+            },
+        )
+        # In key order, so batches holding the same sign-ups (a redelivery) lock them alike.
+        self.session.execute(statement, [rows[k] for k in sorted(rows)])
 
     def cancel_sign_up(self, registration_id: str) -> None:
         self.session.execute(

@@ -76,3 +76,35 @@ def test_a_historical_activity_is_not_kept_so_never_planned(scheduling, broker):
 
     poll(handled, what="both announcements handled")
     assert [a.id for a in _rows(scheduling, ActivityCopy)] == ["now"]
+
+
+def test_a_rush_of_sign_ups_is_kept_once_each_even_when_every_event_comes_twice(scheduling, broker):
+    """Sign-ups are kept in batches; a redelivered event (the same event id) changes nothing,
+    whether its first delivery was in the same batch or an earlier one."""
+    publish_event(broker, "activity_published", sample("activity_published", activity_id="a1"))
+    events = []
+    for n in range(40):
+        payload = sample("signed_up", activity_id="a1", registration_id=f"r{n}", person_id=f"p{n}")
+        events.append(publish_event(broker, "signed_up", payload))
+    for event in events:
+        publish_event(broker, "signed_up", event.payload, event=event)
+    # A sign-up already kept, signed up again under a new event (a late copy): still one row.
+    publish_event(
+        broker,
+        "signed_up",
+        sample("signed_up", activity_id="a1", registration_id="r0", person_id="p0"),
+    )
+
+    processed = scheduling.metadata.tables["processed_events"]
+
+    def claims():
+        with scheduling() as uow:
+            return uow.session.execute(
+                select(processed).where(processed.c.handler == "scheduling.handle_signed_up")
+            ).all()
+
+    poll(lambda: len(claims()) == 41, what="every sign-up event handled")
+    kept = _rows(scheduling, SignUp)
+    assert sorted(s.registration_id for s in kept) == sorted(f"r{n}" for n in range(40))
+    assert {s.status for s in kept} == {"active"}
+    assert {s.activity_id for s in kept} == {"a1"}

@@ -10,10 +10,10 @@ import pytest
 from kombu import Connection
 
 from lob_common import contracts
+from lob_common.batch import batch_event_handler
 from lob_common.contracts import dump_event, new_event, queue_name
 from lob_common.messaging import dead_letter_counts, list_dead_letters
 from lob_testing import TcpProxy, poll, sample
-from reporting.consumer import batch_event_handler
 
 pytestmark = pytest.mark.integration
 
