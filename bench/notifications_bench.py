@@ -166,13 +166,18 @@ def main() -> None:
 
             def lane() -> None:
                 mailer = Mailer({"SMTP_PORT": port})
-                send = lambda email, mid: mailer.send(email, mid, limiter)  # noqa: E731
                 try:
                     while True:
                         batch, stopping = next_batch(handed_over, handlers.BATCH_SIZE)
                         if batch:
                             outcomes = handlers.deliver_due(
-                                db, contacts, send, policy, batch, contacts_many=contacts_many
+                                db,
+                                contacts,
+                                mailer.send,
+                                policy,
+                                batch,
+                                contacts_many=contacts_many,
+                                pace=limiter.wait,
                             )
                             sent[0] += outcomes.get("sent", 0)
                             if sent[0] * 4 // count > len(rss) - 1:

@@ -85,10 +85,11 @@ class NotificationsService(ServiceBase):
             return handlers.deliver_due(
                 self.db,
                 self._contact,
-                lambda email, mid: mailer.send(email, mid, limiter),
+                mailer.send,
                 policy,
                 ids,
                 contacts_many=self._contacts,
+                pace=limiter.wait,
             )
         finally:
             mailer.close()
