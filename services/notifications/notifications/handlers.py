@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lob_common import metrics
 from lob_common.contracts import Event
-from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, utcnow
+from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, idempotent_batch, utcnow
 from notifications.adapters.smtp import PermanentFailure, TransientFailure, without_addresses
 from notifications.adapters.tables import (
     CalendarEntry,
@@ -210,6 +210,43 @@ def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
     if message.template in ("programme_changed", "programme_assigned", "waitlisted"):
         _digest_due_again(uow, message.registration_id)
     _add(uow, message)
+
+
+def queue_sign_up_confirmations(db: DatabaseHandle, events: list[Event]) -> list[str]:
+    """`signed_up` in batches (lob_common.batch): the confirmation of each sign-up not seen
+    before, in one transaction with one claim query; a redelivered event queues nothing. The ids
+    of the new messages, to hand to the sending loop once committed."""
+    ids: list[str] = []
+    _store_sign_ups(db, events, ids)
+    return ids
+
+
+@idempotent_batch
+def _store_sign_ups(uow: UnitOfWork, events: list[Event], ids: list[str]) -> None:
+    """What _store_message does for one `signed_up`, for many: the sign-ups and calendar entries
+    they touch read in one query each, the new rows written by one flush at the commit."""
+    messages = [new_message(event, "sign_up_confirmation") for event in events]
+    registrations = sorted({m.registration_id for m in messages})
+    sign_ups = {
+        row.registration_id: row
+        for row in uow.session.scalars(
+            select(SignUp).where(SignUp.registration_id.in_(registrations))
+        )
+    }
+    entries: dict[tuple[str, str], CalendarEntry] = {}
+    keys = {(m.person_id, m.activity_id) for m in messages if m.activity_id}
+    if keys:
+        rows = uow.session.scalars(
+            select(CalendarEntry).where(
+                CalendarEntry.person_id.in_(sorted({p for p, _ in keys})),
+                CalendarEntry.activity_id.in_(sorted({a for _, a in keys})),
+            )
+        )
+        entries = {(row.person_id, row.activity_id): row for row in rows}
+    for event, message in zip(events, messages, strict=True):
+        _remember_sign_up(uow, event.payload, active=True, sign_ups=sign_ups)
+        _add(uow, message, entries=entries)
+        ids.append(message.id)
 
 
 def _digest_due_again(uow: UnitOfWork, registration_id: str) -> None:
@@ -403,38 +440,57 @@ def _store_many(
         ids.append(message.id)
 
 
-def _add(uow: UnitOfWork, message: Message) -> None:
+def _add(
+    uow: UnitOfWork,
+    message: Message,
+    entries: dict[tuple[str, str], CalendarEntry] | None = None,
+) -> None:
     """Queue a message; one with a calendar entry takes the entry's next SEQUENCE now, in the
-    transaction of the event, so every later invitation for the person and activity is higher."""
+    transaction of the event, so every later invitation for the person and activity is higher.
+    `entries`: a batch's calendar entries, read beforehand (kept up to date here)."""
     if message.template in CALENDAR_KINDS and message.activity_id:
         key = (message.person_id, message.activity_id)
-        entry = uow.session.get(CalendarEntry, key)
+        entry = uow.session.get(CalendarEntry, key) if entries is None else entries.get(key)
         if entry is None:
             entry = CalendarEntry(person_id=key[0], activity_id=key[1], sequence=-1)
             uow.session.add(entry)
+            if entries is not None:
+                entries[key] = entry
         entry.sequence += 1
         message.data = {**(message.data or {}), "sequence": entry.sequence}
     uow.session.add(message)
 
 
-def _remember_sign_up(uow: UnitOfWork, payload: dict[str, Any], active: bool) -> None:
+def _remember_sign_up(
+    uow: UnitOfWork,
+    payload: dict[str, Any],
+    active: bool,
+    sign_ups: dict[str, SignUp] | None = None,
+) -> None:
     """Keep notifications' minimal copy of the sign-up (a later event never revives a
-    cancelled one; a `signed_up` is the sign-up itself)."""
+    cancelled one; a `signed_up` is the sign-up itself). `sign_ups`: a batch's copies, read
+    beforehand (kept up to date here)."""
     if not payload.get("registration_id") or not payload.get("activity_id"):
         return
-    known = uow.session.get(SignUp, payload["registration_id"])
+    registration_id = payload["registration_id"]
+    known = (
+        uow.session.get(SignUp, registration_id)
+        if sign_ups is None
+        else sign_ups.get(registration_id)
+    )
     if known is None:
-        uow.session.add(
-            SignUp(
-                registration_id=payload["registration_id"],
-                person_id=payload["person_id"],
-                activity_id=payload["activity_id"],
-                school_id=payload.get("school_id"),
-                starts_at=payload.get("activity_starts_at"),
-                status="active",
-                updated_at=utcnow(),
-            )
+        known = SignUp(
+            registration_id=registration_id,
+            person_id=payload["person_id"],
+            activity_id=payload["activity_id"],
+            school_id=payload.get("school_id"),
+            starts_at=payload.get("activity_starts_at"),
+            status="active",
+            updated_at=utcnow(),
         )
+        uow.session.add(known)
+        if sign_ups is not None:
+            sign_ups[registration_id] = known
     elif active:
         known.school_id = payload.get("school_id") or known.school_id
         known.starts_at = payload.get("activity_starts_at") or known.starts_at

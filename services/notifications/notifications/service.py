@@ -9,6 +9,7 @@ from typing import Any
 from nameko.exceptions import MethodNotFound
 from nameko.timer import timer
 
+from lob_common.batch import batch_event_handler
 from lob_common.contracts import Event, payload_json
 from lob_common.db import utcnow
 from lob_common.messaging import RpcProxy, event_handler
@@ -99,15 +100,18 @@ class NotificationsService(ServiceBase):
         """The messages the event handlers queued, in batches (notifications/sending.py)."""
         self._deliver(ids)
 
-    @event_handler("registration", "signed_up")
-    def handle_signed_up(self, event: Event) -> bool:
-        return self._queue_and_deliver(event, "sign_up_confirmation", keep_payload=False)
+    @batch_event_handler("registration", "signed_up")
+    def handle_signed_up(self, events: list[Event]) -> int:
+        """The confirmations of a batch of sign-ups (lob_common.batch): one transaction, then
+        all new messages to the sending loop."""
+        ids = handlers.queue_sign_up_confirmations(self.db, events)
+        if ids:
+            self.hand_over(ids)
+        return len(ids)
 
-    def _queue_and_deliver(self, event: Event, template: str, keep_payload: bool = True) -> bool:
-        """Store the message (with the payload only where the text needs it); the sending loop
-        sends it."""
-        data = payload_json(event) if keep_payload else None
-        message_id = handlers.queue_message(self.db, event, template, data)
+    def _queue_and_deliver(self, event: Event, template: str) -> bool:
+        """Store the message with the payload (the text needs it); the sending loop sends it."""
+        message_id = handlers.queue_message(self.db, event, template, payload_json(event))
         if message_id:
             self.hand_over([message_id])
         return message_id is not None

@@ -1,0 +1,84 @@
+"""The intake of sign-ups in batches (lob_common.batch) on SQLite and PostgreSQL: one
+confirmation per new sign-up, however often its event arrives (the broker path is in
+test_delivery.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from lob_common.contracts import new_event
+from lob_common.db import DatabaseHandle, make_engine, migrate
+from lob_testing import sample
+from notifications import handlers
+from notifications.adapters.tables import Base, CalendarEntry, Message, SignUp
+from notifications.service import MIGRATIONS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def db(database_url):
+    engine = make_engine(database_url)
+    migrate(engine, MIGRATIONS)
+    yield DatabaseHandle(engine, Base.metadata)
+    engine.dispose()
+
+
+def signed_up(registration_id, person_id, activity_id="a1"):
+    payload = sample(
+        "signed_up", registration_id=registration_id, person_id=person_id, activity_id=activity_id
+    )
+    return replace(new_event("signed_up", payload), handler="notifications.handle_signed_up")
+
+
+def test_a_batch_with_a_duplicate_and_an_old_event_queues_one_mail_per_new_sign_up(db):
+    earlier = signed_up("r0", "p0")
+    [first] = handlers.queue_sign_up_confirmations(db, [earlier])
+    new_one, new_two = signed_up("r1", "p1"), signed_up("r2", "p2", activity_id="a2")
+
+    ids = handlers.queue_sign_up_confirmations(db, [new_one, earlier, new_one, new_two])
+
+    with db() as uow:
+        messages = uow.session.scalars(select(Message)).all()
+        sign_ups = uow.session.scalars(select(SignUp)).all()
+        entries = uow.session.scalars(select(CalendarEntry)).all()
+    assert sorted((m.template, m.registration_id) for m in messages) == [
+        ("sign_up_confirmation", "r0"),
+        ("sign_up_confirmation", "r1"),
+        ("sign_up_confirmation", "r2"),
+    ]
+    assert sorted(ids) == sorted(m.id for m in messages if m.id != first)
+    assert {m.status for m in messages} == {"pending"}
+    assert sorted((s.registration_id, s.status) for s in sign_ups) == [
+        ("r0", "active"),
+        ("r1", "active"),
+        ("r2", "active"),
+    ]
+    # Each invitation is the first of its person and activity.
+    assert sorted((e.person_id, e.activity_id, e.sequence) for e in entries) == [
+        ("p0", "a1", 0),
+        ("p1", "a1", 0),
+        ("p2", "a2", 0),
+    ]
+    assert {m.data["sequence"] for m in messages} == {0}
+
+
+def test_a_redelivered_batch_queues_nothing(db):
+    events = [signed_up("r1", "p1"), signed_up("r2", "p2")]
+    assert len(handlers.queue_sign_up_confirmations(db, events)) == 2
+
+    assert handlers.queue_sign_up_confirmations(db, events) == []
+    with db() as uow:
+        assert len(uow.session.scalars(select(Message)).all()) == 2
+
+
+def test_a_later_invitation_for_the_same_person_and_activity_gets_a_higher_sequence(db):
+    handlers.queue_sign_up_confirmations(db, [signed_up("r1", "p1")])
+    handlers.queue_sign_up_confirmations(db, [signed_up("r2", "p1"), signed_up("r3", "p1")])
+
+    with db() as uow:
+        sequences = uow.session.scalars(select(Message.data)).all()
+    assert sorted(d["sequence"] for d in sequences) == [0, 1, 2]
