@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from lob_common.db import DatabaseHandle, make_engine
-from lob_testing import OPERATOR_KEY, base_url, poll, service_test_config
+from lob_testing import OPERATOR_KEY, base_url, poll, publish_career_event, service_test_config
 from lob_testing.browser import chromium
 from registration.adapters.tables import Base, Person, Registration
 from registration.demo import seed
@@ -37,22 +37,12 @@ def service(broker, tmp_path, container_factory):
     container.start()
     db = DatabaseHandle(make_engine(config["DATABASE_URL"]), Base.metadata)
     seed(db, date.today())
-    import requests
-
-    published = requests.post(
-        f"{base_url(config)}/activities",
-        headers=OPERATOR,
-        json={
-            "id": "dag",
-            "kind": "career_event",
-            "title": "Loopbaanevenement",
-            "starts_at": SOON.isoformat(),
-            "ends_at": (SOON + timedelta(hours=2)).isoformat(),
-            "location": "Amersfoort",
-        },
-        timeout=30,
+    publish_career_event(
+        base_url(config),
+        "dag",
+        starts_at=SOON.isoformat(),
+        ends_at=(SOON + timedelta(hours=2)).isoformat(),
     )
-    assert published.status_code == 201, published.text
     yield container, db, base_url(config), path
     db.engine.dispose()
 
