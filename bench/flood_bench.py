@@ -28,14 +28,9 @@ from pathlib import Path
 import requests
 
 from lob_testing import OPERATOR_KEY, isolated_vhost
-from lob_testing.local import LocalSystem
+from lob_testing.local import LocalSystem, percentile
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def well_behaved(url: str, seconds: float, rate: float) -> dict:

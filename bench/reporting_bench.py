@@ -39,7 +39,7 @@ from lob_common.contracts import dump_event, new_event
 from lob_common.db import DatabaseHandle, make_engine, migrate
 from lob_common.outbox import declare_topology
 from lob_testing import isolated_postgres_database, isolated_vhost, poll, sample
-from lob_testing.local import BIN, LocalSystem
+from lob_testing.local import BIN, LocalSystem, cpu_seconds
 from reporting import handlers
 from reporting.adapters import repository
 from reporting.adapters.export import render
@@ -295,9 +295,9 @@ def bench_ingest(database_url: str | None, events: int) -> dict:
         _start_busy(system, "reporting")
         pid = system.processes["reporting"].pid
         first = poll(lambda: stored() > 0 and time.perf_counter(), timeout=120, what="a fact")
-        at_first, cpu_first = stored(), _cpu_seconds(pid)
+        at_first, cpu_first = stored(), cpu_seconds(pid)
         poll(lambda: stored() >= events, timeout=900, interval=0.2, what=f"{events} facts")
-        seconds, cpu = time.perf_counter() - first, _cpu_seconds(pid) - cpu_first
+        seconds, cpu = time.perf_counter() - first, cpu_seconds(pid) - cpu_first
         engine.dispose()
         result = {
             "backend": "postgresql" if url.startswith("postgresql") else "sqlite",
@@ -312,12 +312,6 @@ def bench_ingest(database_url: str | None, events: int) -> dict:
         }
         print(json.dumps(result), flush=True)
         return result
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_busy(system: LocalSystem, name: str) -> None:

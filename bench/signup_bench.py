@@ -54,28 +54,10 @@ from lob_testing import (
     poll,
     publish_career_event,
 )
-from lob_testing.local import BIN, LocalSystem
+from lob_testing.local import BIN, LocalSystem, cpu_seconds, percentile
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 SCHOOLS = ["farel-college", "het-element", "muurhuizen", "vmbo-trivium", "t-atrium"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User+sys CPU seconds of a live process (fields 14 and 15 of /proc/<pid>/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def processes_named(predicate: object) -> list[int]:

@@ -167,10 +167,10 @@ def run_http(
 
     from lob_cli.services import SERVICES
     from lob_testing import OPERATOR_KEY, isolated_vhost, poll
-    from lob_testing.local import LocalSystem
+    from lob_testing.local import LocalSystem, cpu_seconds
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from signup_bench import cpu_seconds, publish_activity, sign_up_body
+    from signup_bench import publish_activity, sign_up_body
 
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))

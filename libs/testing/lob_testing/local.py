@@ -15,6 +15,24 @@ from lob_cli.services import SERVICES
 from lob_testing import OPERATOR_KEY, free_port, poll, port_open, read_mail
 
 BIN = Path(sys.executable).parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User+sys CPU seconds of a live process (fields 14 and 15 of /proc/<pid>/stat); None
+    once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th quantile of `values` (nearest rank, as the benchmarks report latencies)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class LocalSystem:
