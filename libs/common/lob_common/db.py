@@ -197,6 +197,17 @@ def _configure_and_run(context: Any, connection: Any, target_metadata: MetaData)
         context.run_migrations()
 
 
+def _outbox_row(evt: Event, now: datetime) -> dict[str, Any]:
+    """An event as its outbox row (the body as the JSON the relay will publish)."""
+    return {
+        "event_id": evt.event_id,
+        "event_type": evt.event_type,
+        "body": json.loads(json.dumps(dump_event(evt))),
+        "created_at": now,
+        "attempts": 0,
+    }
+
+
 class UnitOfWork:
     """One transaction: state changes + outgoing events + processed incoming event ids."""
 
@@ -226,16 +237,7 @@ class UnitOfWork:
         """Validate an event against its contract and put it in the outbox of this transaction."""
         evt = new_event(event_type, payload, correlation_id=correlation_id.get())
         # On the session's connection, as Core: the ORM's execute path costs more than the row.
-        self.session.connection().execute(
-            insert(self._outbox),
-            {
-                "event_id": evt.event_id,
-                "event_type": evt.event_type,
-                "body": json.loads(json.dumps(dump_event(evt))),
-                "created_at": utcnow(),
-                "attempts": 0,
-            },
-        )
+        self.session.connection().execute(insert(self._outbox), _outbox_row(evt, utcnow()))
         self._emitted += 1
         return evt
 
@@ -245,19 +247,7 @@ class UnitOfWork:
         if not events:
             return events
         now = utcnow()
-        self.session.execute(
-            insert(self._outbox),
-            [
-                {
-                    "event_id": evt.event_id,
-                    "event_type": evt.event_type,
-                    "body": json.loads(json.dumps(dump_event(evt))),
-                    "created_at": now,
-                    "attempts": 0,
-                }
-                for evt in events
-            ],
-        )
+        self.session.execute(insert(self._outbox), [_outbox_row(evt, now) for evt in events])
         self._emitted += len(events)
         return events
 
