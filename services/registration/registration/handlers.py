@@ -570,13 +570,6 @@ def erase_person(db: DatabaseHandle, person_id: str) -> bool:
         return True
 
 
-def contact_for(db: DatabaseHandle, registration_id: str) -> dict[str, Any] | None:
-    """What notifications needs to write to someone about a registration; None once erased."""
-    with db() as uow:
-        found = Repository(uow.session).contact(registration_id)
-        return None if found is None else contact_fields(*found)
-
-
 def contact_fields(
     registration: Registration, person: Person, activity: Activity
 ) -> dict[str, Any]:

@@ -85,22 +85,6 @@ def ask_parent(
 # --- links (minted for notifications' mails) ---------------------------------------------------
 
 
-def mint_links(
-    db: DatabaseHandle, registration_id: str, settings: ConsentSettings, now: datetime
-) -> dict[str, str | None] | None:
-    """Fresh links for a registration's mail: {"personal": URL, "consent": URL or None}
-    (consent only while the parent's answer is awaited). None for an unknown registration."""
-    with db() as uow:
-        store = ParticipantStore(uow.session)
-        found = store.registration_of(registration_id)
-        if found is None:
-            return None
-        registration, _, activity = found
-        links = _mint(store, registration, activity, settings, now)
-        uow.commit()
-    return links
-
-
 def contacts_with_links(
     db: DatabaseHandle, registration_ids: list[str], settings: ConsentSettings, now: datetime
 ) -> dict[str, dict[str, Any] | None]:

@@ -367,13 +367,7 @@ class RegistrationService(ServiceBase):
     def contact(self, registration_id: str) -> dict | None:
         """Whom to write about a registration, with fresh links (each call mints new tokens):
         {"links": {"personal": URL, "consent": URL or None}}; None once erased."""
-        found = handlers.contact_for(self.db, registration_id)
-        if found is None:
-            return None
-        links = handlers_consent.mint_links(
-            self.db, registration_id, self.consent_settings, utcnow()
-        )
-        return {**found, "links": links}
+        return self.contacts([registration_id])[registration_id]
 
     @rpc
     def contacts(self, registration_ids: list) -> dict:

@@ -415,18 +415,6 @@ class Repository:
             .execution_options(yield_per=5000)
         )
 
-    def contact(self, registration_id: str) -> tuple[Registration, Person, Activity] | None:
-        row = self.session.execute(
-            select(Registration, Person, Activity)
-            .join(Person, Person.id == Registration.person_id)
-            .join(Activity, Activity.id == Registration.activity_id)
-            .where(Registration.id == registration_id)
-        ).first()
-        if row is None:
-            return None
-        registration, person, activity = row
-        return registration, person, activity
-
     def school_pupils(
         self, school_id: str, registration_ids: Iterable[str]
     ) -> dict[str, dict[str, Any]]:
