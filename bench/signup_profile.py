@@ -157,7 +157,12 @@ sys.exit(main())
 
 
 def run_http(
-    sign_ups: int, postgres: bool, top: int, profile: bool, profile_out: str | None
+    sign_ups: int,
+    postgres: bool,
+    top: int,
+    profile: bool,
+    profile_out: str | None,
+    py_spy: str | None = None,
 ) -> None:
     """Registration as its own process (optionally under cProfile), N sign-ups over HTTP."""
     import signal
@@ -170,7 +175,7 @@ def run_http(
     from lob_testing.local import LocalSystem, cpu_seconds
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from signup_bench import publish_activity, sign_up_body
+    from signup_bench import processes_named, publish_activity, sign_up_body
 
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -206,15 +211,42 @@ def run_http(
 
         for n in range(20):  # warm up: mappers, caches, connections
             post(-1 - n)
+        database = url.rsplit("/", 1)[-1] if postgres else None
+
+        def database_cpu() -> dict[int, float]:
+            """CPU seconds of each of registration's PostgreSQL backends (by process title)."""
+            if database is None:
+                return {}
+            pids = processes_named(lambda c: c.startswith("postgres:") and f" {database} " in c)
+            return {pid: s for pid in pids if (s := cpu_seconds(pid)) is not None}
+
+        database_before = database_cpu()
         cpu_before = cpu_seconds(process.pid)
         if profile:
             process.send_signal(signal.SIGUSR1)
+        if py_spy:  # a sampling profiler outside the process: no cProfile overhead or skew
+            spy = subprocess.Popen(
+                [*("py-spy", "record", "--pid", str(process.pid), "--rate", "250")]
+                + ["--format", "raw", "--output", py_spy],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)  # py-spy attaches
         began = time.perf_counter()
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(post, range(sign_ups)))
         took = time.perf_counter() - began
         time.sleep(1.5)  # let the relay publish the last events (their CPU counts too)
         cpu = cpu_seconds(process.pid) - cpu_before
+        if py_spy:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
+        database_after = database_cpu()
+        database_ms = (
+            1000
+            / sign_ups
+            * sum(s - database_before.get(pid, 0.0) for pid, s in database_after.items())
+        )
         if profile:
             process.send_signal(signal.SIGUSR2)
             poll(stats.exists, timeout=30, what="the profile")
@@ -222,7 +254,8 @@ def run_http(
         print(
             f"{sign_ups} sign-ups over HTTP in {took:.2f} s; registration process CPU "
             f"{cpu / sign_ups * 1000:.2f} ms per sign-up"
-            f"{' (under cProfile)' if profile else ''} "
+            f"{' (under cProfile)' if profile else ''}"
+            f"{f', its PostgreSQL {database_ms:.2f} ms' if postgres else ''} "
             f"({'PostgreSQL' if postgres else 'SQLite'}, load average {os.getloadavg()[0]:.1f})"
         )
         process.send_signal(signal.SIGTERM)
@@ -244,9 +277,16 @@ def main() -> None:
     parser.add_argument("--http", action="store_true", help="the whole process, over HTTP")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--profile-out", help="--http: keep the profile (pstats) here")
+    parser.add_argument(
+        "--py-spy",
+        help="--http: also sample the process with py-spy (if installed) into this file, "
+        "as collapsed stacks (flamegraph.pl's input); best with --no-profile",
+    )
     args = parser.parse_args()
     if args.http:
-        run_http(args.sign_ups, args.postgres, args.top, args.profile, args.profile_out)
+        run_http(
+            args.sign_ups, args.postgres, args.top, args.profile, args.profile_out, args.py_spy
+        )
     else:
         run(args.sign_ups, args.postgres, args.top)
 
