@@ -29,9 +29,8 @@ from typing import Any
 import eventlet
 from eventlet.event import Event as GreenEvent
 from kombu import Connection, Queue
-from kombu.serialization import dumps
 from nameko.standalone.events import get_event_exchange
-from sqlalchemy import Engine, MetaData, func, select, update
+from sqlalchemy import Engine, MetaData, Text, cast, func, select, update
 
 from lob_common import metrics
 from lob_common.contracts import SUBSCRIPTIONS, queue_name
@@ -100,15 +99,20 @@ class ConfirmedChannel:
             self.connection.close()
 
     def publish_batch(self, messages: list[dict[str, Any]]) -> list[str | None]:
-        """Publish messages (dicts: event_id, exchange, routing_key, body, headers, mandatory);
-        return, for each in order, None if the broker confirmed and routed it, else why not."""
+        """Publish messages (dicts: event_id, exchange, routing_key, body: JSON text, headers,
+        mandatory); return, for each in order, None if the broker confirmed and routed it, else
+        why not."""
         self._first = self._sent + 1
         self._confirmed.clear()
         self._returned.clear()
         for m in messages:
-            content_type, encoding, body = dumps(m["body"], serializer="json")
             message = self.channel.prepare_message(
-                body, 0, content_type, encoding, m["headers"], {"delivery_mode": 2}
+                m["body"].encode(),
+                0,
+                "application/json",
+                "utf-8",
+                m["headers"],
+                {"delivery_mode": 2},
             )
             self.channel.basic_publish(
                 message,
@@ -232,9 +236,14 @@ class OutboxRelay:
 
     def _publish_batch(self) -> int:
         locking = self.engine.dialect.name == "postgresql"
+        # The body as the JSON text emit stored (published as it is, not decoded and encoded
+        # again), and the one field the message's headers need.
         query = (
             select(self.outbox.c.id, self.outbox.c.event_id, self.outbox.c.event_type)
-            .add_columns(self.outbox.c.body)
+            .add_columns(
+                cast(self.outbox.c.body, Text).label("body"),
+                self.outbox.c.body["correlation_id"].as_string().label("correlation_id"),
+            )
             .where(self.outbox.c.published_at.is_(None))
             .order_by(self.outbox.c.id)
             .limit(BATCH_SIZE)
@@ -275,7 +284,7 @@ class OutboxRelay:
                 "exchange": self.exchange.name,
                 "routing_key": row.event_type,
                 "body": row.body,
-                "headers": {"nameko.correlation_id": row.body.get("correlation_id") or ""},
+                "headers": {"nameko.correlation_id": row.correlation_id or ""},
                 "mandatory": bool(SUBSCRIPTIONS.get((self.producer, row.event_type))),
             }
             for row in rows

@@ -7,8 +7,15 @@ import pytest
 from kombu import Connection
 from sqlalchemy import MetaData, select
 
-from lob_common.contracts import SUBSCRIPTIONS, MalformedEvent, new_event, queue_name
+from lob_common.contracts import (
+    SUBSCRIPTIONS,
+    MalformedEvent,
+    dump_event,
+    new_event,
+    queue_name,
+)
 from lob_common.db import DatabaseHandle, make_engine, messaging_tables
+from lob_common.logging import correlation_id
 from lob_common.outbox import OutboxRelay, PublishRefused
 from lob_testing import TcpProxy, free_port, sample
 
@@ -67,6 +74,29 @@ def test_committed_event_reaches_every_subscriber_even_one_that_never_ran(db, br
         assert body["event_id"] == emitted.event_id
         assert body["payload"]["registration_id"] == "r1"
     assert _unpublished(db) == []
+
+
+def test_the_published_message_is_the_event_as_emitted_with_its_correlation_id(db, broker):
+    """The relay publishes the outbox's JSON text as it is: the envelope and payload as
+    dump_event made them, as JSON, with the correlation id in nameko's header too."""
+    token = correlation_id.set("corr-outbox-1")
+    try:
+        with db() as uow:
+            emitted = uow.emit("signed_up", SIGNED_UP)
+            uow.commit()
+    finally:
+        correlation_id.reset(token)
+
+    assert _relay(db, broker).publish_pending() == 1
+
+    with Connection(broker) as connection:
+        message = connection.SimpleQueue(SCHEDULING_QUEUE).get(block=False)
+        message.ack()
+    assert message.content_type == "application/json"
+    assert message.properties["delivery_mode"] == 2
+    assert message.headers["nameko.correlation_id"] == "corr-outbox-1"
+    assert json.loads(message.body) == dump_event(emitted)
+    assert dump_event(emitted)["correlation_id"] == "corr-outbox-1"
 
 
 def test_rolled_back_work_publishes_nothing(db, broker):
