@@ -6,6 +6,7 @@ returned where a use case changes them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
@@ -125,6 +126,12 @@ def _columns(row: Mapping[str, Any], prefix: str, table: Table) -> dict[str, Any
     return {column.name: row[f"{prefix}__{column.name}"] for column in table.columns}
 
 
+@functools.cache
+def _insert_into(table: Table) -> Any:
+    """One INSERT statement per table, built once: a new one per row costs its cache key."""
+    return insert(table)
+
+
 # What a sign-up says about a person it found (_describe), written back in one UPDATE.
 _DESCRIBED = ("role", "school_year", "municipality", "phase", "parent_email")
 _DESCRIBE_PERSON = (
@@ -165,7 +172,7 @@ class Repository:
             for attr in row.__mapper__.column_attrs
             if attr.key in row.__dict__
         }
-        self.session.connection().execute(insert(row.__table__), values)
+        self.session.connection().execute(_insert_into(row.__table__), values)
 
     # --- the catalogue ----------------------------------------------------------------------
 
