@@ -146,13 +146,20 @@ def _published_signed_up(system: LocalSystem, registration_id: str) -> dict:
 # service with an AMQP consumer stops in ~3 s even without the waker, so it cannot show whether
 # the waker works.)
 STOP_BOUND_SECONDS = 20
+IDLE_SECONDS = 2  # before the signal; more than the idle service's HTTP read timeout (1 s)
 IDLE_SERVICE_DIR = Path(__file__).parent
 
 
 @contextmanager
 def idle_http_service(tmp_path: Path, amqp_uri: str, service: str) -> Iterator[subprocess.Popen]:
     """`nameko run` of a class from idle_http_service.py, answering and then idle; killed after."""
-    config = service_test_config("reporting", amqp_uri, f"sqlite:///{tmp_path}/idle.db")
+    # A read timeout of 1 s, not 10: a request the server had to wait for (a slow client on a busy
+    # machine) leaves its read timer in the hub even once cancelled, and that timer wakes the
+    # hub when it comes due. With 10 s a service without the waker stopped 10-11 s after SIGTERM
+    # under load (60 s idle), so no bound told the two apart; see IDLE_SECONDS.
+    config = service_test_config(
+        "reporting", amqp_uri, f"sqlite:///{tmp_path}/idle.db", HTTP_READ_TIMEOUT_SECONDS=1
+    )
     config_path = tmp_path / "idle.yml"
     config_path.write_text(yaml.safe_dump(config))
     log_path = tmp_path / "idle.log"
@@ -183,8 +190,9 @@ def idle_http_service(tmp_path: Path, amqp_uri: str, service: str) -> Iterator[s
         # the hub, which would wake it and hide a missing waker.
         poll(lambda: _healthy(process, base_url(config), log_path), timeout=60, what=service)
         # Deliberately idle for a moment, so the hub has finished the requests above and sleeps:
-        # the slow case. There is no event to poll for; it is the absence of events.
-        time.sleep(1)
+        # the slow case. There is no event to poll for; it is the absence of events. Longer than
+        # the read timeout, so every read timer (cancelled or not) has come due and gone.
+        time.sleep(IDLE_SECONDS)
         yield process
     finally:
         if process.poll() is None:
