@@ -120,7 +120,12 @@ def test_a_refusal_tells_the_pupil_and_erases_them_from_every_service(system):
     with chromium() as browser:
         browser.get(link)
         browser.find_element(By.ID, "refuse").click()
-        poll(lambda: "geen toestemming" in browser.page_source, what="the refusal page")
+        # Not "geen toestemming": the refuse button itself says so, and the browser would then
+        # be closed before its POST was sent.
+        poll(
+            lambda: "U hebt geen toestemming gegeven" in browser.page_source,
+            what="the refusal page",
+        )
 
     poll(
         lambda: any(s.startswith("Je aanmelding is vervallen") for s in subjects(system, pupil)),
