@@ -13,6 +13,7 @@ approximate; the call counts and own times are what to read.
 
     .venv/bin/python bench/signup_profile.py [--sign-ups 300] [--postgres] [--top 25]
     .venv/bin/python bench/signup_profile.py --http [--sign-ups 300] [--postgres] [--no-profile]
+        [--py-spy stacks.txt]   # with py-spy installed (not a dependency): collapsed stacks
 """
 
 from __future__ import annotations
@@ -225,9 +226,9 @@ def run_http(
         if profile:
             process.send_signal(signal.SIGUSR1)
         if py_spy:  # a sampling profiler outside the process: no cProfile overhead or skew
+            spy_command = ["py-spy", "record", "--pid", str(process.pid), "--rate", "250"]
             spy = subprocess.Popen(
-                [*("py-spy", "record", "--pid", str(process.pid), "--rate", "250")]
-                + ["--format", "raw", "--output", py_spy],
+                [*spy_command, "--format", "raw", "--output", py_spy],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
