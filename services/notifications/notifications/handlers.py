@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import tenacity
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lob_common import metrics
@@ -1216,6 +1217,31 @@ def _apply(message: Message, record: _Record, now: datetime) -> tuple[str, dict[
     }
 
 
+# A message in one of these has its outcome; any other is still to be sent.
+FINAL_STATUSES = frozenset({"sent", "failed", "cancelled"})
+
+
+def _say_unsent_on_commit(uow: UnitOfWork, unsent: dict[tuple[str, str], int]) -> None:
+    """An erasure that drops mails not yet sent (e.g. a consent refusal's outcome mails when
+    notifications was away longer than registration's erasure grace) is not silent: once the
+    erasure commits, a warning without personal data and `lob_notifications_total{status=
+    "erased_unsent"}` say how many of which kind will never go out."""
+    if not unsent:
+        return
+
+    def say(_session: Any) -> None:
+        kinds = sorted({template for template, _ in unsent})
+        log.warning(
+            "a person was erased before %d message(s) could be sent (%s); they will not be sent",
+            sum(unsent.values()),
+            ", ".join(kinds),
+        )
+        for (template, _status), count in unsent.items():
+            metrics.NOTIFICATIONS.labels(template, "erased_unsent").inc(count)
+
+    sa_event.listen(uow.session, "after_commit", say, once=True)
+
+
 @idempotent
 def forget_person(uow: UnitOfWork, event: Event) -> None:
     """Erasure: drop every message about the person (sent ones included) and the copy of their
@@ -1249,6 +1275,7 @@ def forget_person(uow: UnitOfWork, event: Event) -> None:
             uow.session.add(DeliveryCount(template=template, status=status, count=count))
         else:
             row.count += count
+    _say_unsent_on_commit(uow, {(t, s): c for t, s, c in counts if s not in FINAL_STATUSES})
     uow.session.query(Message).filter_by(person_id=person_id).delete()
     uow.session.query(SignUp).filter_by(person_id=person_id).delete()
     uow.session.query(CalendarEntry).filter_by(person_id=person_id).delete()
