@@ -868,7 +868,8 @@ def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[C
         }
         if not before:
             return []
-        claimed = uow.session.execute(
+        # The rows this UPDATE wrote are the ones claimed, each with our token.
+        rows = uow.session.execute(
             update(Message)
             .where(Message.id.in_(list(before)))
             .where(or_(_due(now), _stale_claim(now, lease)))
@@ -880,12 +881,7 @@ def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[C
                 lease_until=now + lease,
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not claimed:
-            return []
-        rows = uow.session.execute(
-            select(
+            .returning(
                 Message.id,
                 Message.template,
                 Message.registration_id,
@@ -893,8 +889,11 @@ def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[C
                 Message.data,
                 Message.attempts,
                 Message.claim_token,
-            ).where(Message.id.in_(list(before)), Message.status == "sending")
+            )
+            .execution_options(synchronize_session=False)
         ).all()
+        if not rows:
+            return []
         mine = [row for row in rows if row.claim_token == tokens[row.id]]
         cancelled = _cancelled_sign_ups(uow, {row.registration_id for row in mine})
         uow.commit()
@@ -1140,15 +1139,43 @@ class _Batch:
             self._held_until = float("-inf")
 
 
+# Outcomes written by one fenced UPDATE per (status, note): the same values for every message of
+# the group. Postponed and failed ones (rare, each with its own retry time or event) are written
+# one by one through the ORM.
+_PLAIN_OUTCOMES = ("sent", "cancelled")
+
+
 def _record(db: DatabaseHandle, records: list[_Record]) -> None:
     """The outcomes of a batch in one transaction, each only if its claim is still ours."""
-    ids = [r.claim.message_id for r in records]
     applied: list[_Record] = []
     events: dict[str, list[dict[str, Any]]] = {}
+    plain: dict[tuple[str, str | None], list[_Record]] = {}
+    others: list[_Record] = []
+    for record in records:
+        if record.status in _PLAIN_OUTCOMES:
+            plain.setdefault((record.status, record.note), []).append(record)
+        else:
+            others.append(record)
     with db() as uow:
-        rows = {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))}
         now = utcnow()
-        for record in records:
+        for (status, note), group in plain.items():
+            held = _record_plain(uow, group, status, note, now)
+            for record in group:
+                if record.claim.message_id not in held:
+                    _log_taken_over(record.claim)
+                    continue
+                if status == "sent":
+                    events.setdefault("notification_sent", []).append(
+                        _sent_event(record.claim.message_id, record.claim, now)
+                    )
+                applied.append(record)
+        ids = [r.claim.message_id for r in others]
+        rows = (
+            {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))}
+            if ids
+            else {}
+        )
+        for record in others:
             message = rows.get(record.claim.message_id)
             if not _holds(message, record.claim):
                 continue
@@ -1172,13 +1199,56 @@ def _record(db: DatabaseHandle, records: list[_Record]) -> None:
             metrics.NOTIFICATIONS.labels(record.claim.template, status).inc()
 
 
+def _record_plain(
+    uow: UnitOfWork, group: list[_Record], status: str, note: str | None, now: datetime
+) -> set[str]:
+    """One outcome for a group of messages in one UPDATE, fenced per message: a row is written
+    only while it is `sending` under its own claim's token (the tokens are unique, so matching
+    any of the group's tokens is matching its own). The ids written."""
+    values: dict[str, Any] = {
+        "status": status,
+        "claim_token": None,
+        "lease_until": None,
+        "updated_at": now,
+        "last_error": note,
+    }
+    if status == "sent":
+        values["sent_at"] = now
+    return set(
+        uow.session.scalars(
+            update(Message)
+            .where(
+                Message.id.in_([r.claim.message_id for r in group]),
+                Message.claim_token.in_([r.claim.token for r in group]),
+                Message.status == "sending",
+            )
+            .values(**values)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def _log_taken_over(claim: Claim) -> None:
+    log.warning(
+        "message %s: its claim was taken over by another process; leaving it to that one",
+        claim.message_id,
+    )
+
+
+def _sent_event(message_id: str, claim: Claim, now: datetime) -> dict[str, Any]:
+    return {
+        "notification_id": message_id,
+        "template": claim.template,
+        "person_id": claim.person_id or None,
+        "sent_at": now.isoformat(),
+    }
+
+
 def _holds(message: Message | None, claim: Claim) -> bool:
     """The claim still holds the message; False when another process took it over."""
     if message is None or message.claim_token != claim.token or message.status != "sending":
-        log.warning(
-            "message %s: its claim was taken over by another process; leaving it to that one",
-            claim.message_id,
-        )
+        _log_taken_over(claim)
         return False
     return True
 
