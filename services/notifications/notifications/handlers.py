@@ -36,7 +36,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lob_common import metrics
-from lob_common.contracts import Event
+from lob_common.contracts import Event, payload_json
 from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, idempotent_batch, utcnow
 from notifications.adapters.smtp import PermanentFailure, TransientFailure, without_addresses
 from notifications.adapters.tables import (
@@ -194,17 +194,30 @@ def pending_message(
     )
 
 
-def queue_message(
-    db: DatabaseHandle, event: Event, template: str, data: dict[str, Any] | None = None
-) -> str | None:
-    """Create the message an event calls for; None if this event was handled before."""
-    message = new_message(event, template, data)
-    return message.id if _store_message(db, event, message) else None
+def queue_programme_messages(db: DatabaseHandle, events: list[Event], template: str) -> list[str]:
+    """`programme_assigned`, `programme_changed` or `waitlisted` in batches (lob_common.batch;
+    an info day's publication brings one per pupil at once): each event's message (_queue_in),
+    all in one transaction with one claim query; a redelivered event queues nothing. A message
+    keeps its event's payload (the text needs it). The ids of the new messages, to hand to the
+    sending loop once committed."""
+    ids: list[str] = []
+    _store_programme_messages(db, events, template, ids)
+    return ids
 
 
-@idempotent
-def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
-    _remember_sign_up(uow, event.payload, active=event.event_type == "signed_up")
+@idempotent_batch
+def _store_programme_messages(
+    uow: UnitOfWork, events: list[Event], template: str, ids: list[str]
+) -> None:
+    for event in events:  # in order: a later change compares with the one before it
+        message = new_message(event, template, payload_json(event))
+        _queue_in(uow, event, message)
+        ids.append(message.id)
+
+
+def _queue_in(uow: UnitOfWork, event: Event, message: Message) -> None:
+    """Queue the message a programme event calls for, in the event's transaction."""
+    _remember_sign_up(uow, event.payload, active=False)
     if message.template == "programme_changed":
         message.data = {**message.data, "previous": _last_programme(uow, message.registration_id)}
     if message.template in ("programme_changed", "programme_assigned", "waitlisted"):
@@ -223,7 +236,7 @@ def queue_sign_up_confirmations(db: DatabaseHandle, events: list[Event]) -> list
 
 @idempotent_batch
 def _store_sign_ups(uow: UnitOfWork, events: list[Event], ids: list[str]) -> None:
-    """What _store_message does for one `signed_up`, for many: the sign-ups and calendar entries
+    """What _queue_in does for one `signed_up`, for many: the sign-ups and calendar entries
     they touch read in one query each, the new rows written by one flush at the commit."""
     messages = [new_message(event, "sign_up_confirmation") for event in events]
     registrations = sorted({m.registration_id for m in messages})
