@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from kombu import Connection, Consumer, Producer, Queue
@@ -50,11 +50,13 @@ from sqlalchemy.engine import make_url
 from lob_cli.services import SERVICES
 from lob_testing import (
     OPERATOR_KEY,
+    RABBIT_API,
     free_port,
     isolated_postgres_database,
     isolated_vhost,
     poll,
     publish_career_event,
+    vhost_of,
 )
 from lob_testing.local import BIN, LocalSystem, cpu_seconds, percentile
 
@@ -122,7 +124,10 @@ class CpuMeter:
         return {group: round(s * 1000 / count, 2) for group, s in spent.items()}
 
 
-def kombu_rate(amqp_uri: str, messages: int = 2000) -> float:
+KOMBU_MESSAGES = 2000
+
+
+def kombu_rate(amqp_uri: str, messages: int = KOMBU_MESSAGES) -> float:
     """Messages/s through the broker: publish (confirmed, persistent) then consume with acks."""
     queue = Queue("bench-raw", durable=True)
     body = {"event_id": "x" * 36, "payload": {"registration_id": "r" * 36, "school_year": 4}}
@@ -142,6 +147,35 @@ def kombu_rate(amqp_uri: str, messages: int = 2000) -> float:
             while received < messages:
                 connection.drain_events(timeout=30)
     return messages / (time.perf_counter() - began)
+
+
+def broker_counts(amqp_uri: str) -> tuple[int, int] | None:
+    """Messages published into and delivered from the run's vhost so far (RabbitMQ's management
+    API; None without it). The broker refreshes these counters every few seconds."""
+    try:
+        answer = requests.get(
+            f"{RABBIT_API}/vhosts/{quote(vhost_of(amqp_uri), safe='')}",
+            auth=("guest", "guest"),
+            timeout=10,
+        )
+        answer.raise_for_status()
+    except requests.RequestException:
+        return None
+    stats = answer.json().get("message_stats") or {}
+    return int(stats.get("publish", 0)), int(stats.get("deliver_get", 0))
+
+
+def settled_broker_counts(amqp_uri: str, patience: float = 40.0) -> tuple[int, int] | None:
+    """broker_counts once they stop moving: the same on two reads a refresh interval apart."""
+    deadline = time.monotonic() + patience
+    last = broker_counts(amqp_uri)
+    while last is not None and time.monotonic() < deadline:
+        time.sleep(6)  # RabbitMQ's statistics interval is 5 s: waiting on a counter, not an event
+        now = broker_counts(amqp_uri)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def sink_rate(port: int, mails: int = 200) -> float:
@@ -495,14 +529,33 @@ def run(
         rushes = [rush(system, mails, pupils, c) for c in clients]
         rates_run = [open_loop(system, mails, r, seconds, end_to_end) for r in rates]
         backlog = mail_backlog(system, mails, backlog_pupils) if backlog_pupils else None
+        counts = settled_broker_counts(system.amqp_uri)
+    signed_up = sum(r["pupils"] for r in rushes + rates_run) + backlog_pupils
+    # Per sign-up, the messages the pipeline moves through the broker (events to each consumer,
+    # the contacts RPC and its reply), without the kombu ceiling's own 2000.
+    per_sign_up = (
+        {
+            "published": round((counts[0] - KOMBU_MESSAGES) / signed_up, 2),
+            "delivered": round((counts[1] - KOMBU_MESSAGES) / signed_up, 2),
+        }
+        if counts and signed_up
+        else None
+    )
     for result in rushes + rates_run:
         if "end_to_end_per_second" in result:
             result["end_to_end_share_of_kombu"] = round(result["end_to_end_per_second"] / raw, 3)
+            if per_sign_up:
+                # The same share counted in broker messages: what the pipeline publishes (and
+                # delivers) per second at its end-to-end rate, against raw kombu's messages/s.
+                result["broker_messages_share_of_kombu"] = round(
+                    result["end_to_end_per_second"] * per_sign_up["published"] / raw, 3
+                )
     return {
         "database": "postgresql" if postgres else "sqlite",
         "registration_processes": processes,
         "kombu_publish_consume_per_second": round(raw, 1),
         "sink_mail_per_second": round(sink, 1),
+        "broker_messages_per_sign_up": per_sign_up,
         "load_average_1min": round(os.getloadavg()[0], 1),
         "rushes": rushes,
         "open_loop": rates_run,
@@ -586,6 +639,32 @@ def cpu_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def broker_table(results: list[dict]) -> str:
+    """What a sign-up costs the broker, and the end-to-end rate counted in broker messages."""
+    lines = [
+        "Broker messages per sign-up, and the end-to-end share of raw kombu in messages:",
+        "| database | processes | published | delivered | end-to-end share (sign-ups) | "
+        "(messages) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        per = result.get("broker_messages_per_sign_up") or {}
+        shares = [
+            (r["end_to_end_share_of_kombu"], r.get("broker_messages_share_of_kombu"))
+            for r in result.get("rushes", []) + result.get("open_loop", [])
+            if "end_to_end_share_of_kombu" in r
+        ]
+        lines.append(
+            f"| {result['database']} | {result['registration_processes']} | "
+            f"{per.get('published', '-')} | {per.get('delivered', '-')} | "
+            + ", ".join(f"{a:.0%}" for a, _ in shares)
+            + " | "
+            + ", ".join(f"{b:.0%}" if b is not None else "-" for _, b in shares)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=200, help="sign-ups per client count")
@@ -634,6 +713,7 @@ def main() -> None:
         print(open_loop_table(results))
     print("CPU ms per sign-up while the API accepted:")
     print(cpu_table(results))
+    print(broker_table(results))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / args.out).write_text(json.dumps(results, indent=1) + "\n")

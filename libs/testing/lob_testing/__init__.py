@@ -295,6 +295,20 @@ def isolated_postgres_database() -> Iterator[str]:
         admin.close()
 
 
+@contextmanager
+def migrated_database(url: str, migrations: Any, metadata: Any) -> Iterator[Any]:
+    """A service's database at `url`, migrated to head, as a lob_common DatabaseHandle; its
+    engine is disposed afterwards."""
+    from lob_common.db import DatabaseHandle, make_engine, migrate
+
+    engine = make_engine(url)
+    try:
+        migrate(engine, migrations)
+        yield DatabaseHandle(engine, metadata)
+    finally:
+        engine.dispose()
+
+
 def service_test_config(
     service: str, amqp_uri: str, database_url: str, **overrides: Any
 ) -> dict[str, Any]:

@@ -86,6 +86,31 @@ def _latest_per_registration(uow: UnitOfWork, events: list[Event]) -> list[Event
     return list(latest.values())
 
 
+def _fact_row(
+    p: dict[str, Any],
+    days: dict[str, Any],
+    registration_id: str | None,
+    person_id: str | None,
+    attended: bool | None,
+) -> dict[str, Any]:
+    """One participation fact as it is stored: the sign-up's anonymous figures, its link (None
+    once erased, or for an imported record's person) and whether it was attended."""
+    return {
+        "registration_id": registration_id,
+        "person_id": person_id,
+        "activity_id": p["activity_id"],
+        "activity_kind": p["activity_kind"],
+        "activity_date": days.get(p["activity_id"]) or local_date(p["activity_starts_at"]),
+        "school_id": p["school_id"],
+        "role": p["role"],
+        "age_band": p["age_band"],
+        "phase": p["phase"],
+        "municipality": p["municipality"],
+        "status": Status.SIGNED_UP,
+        "attended": attended,
+    }
+
+
 @idempotent_batch
 def record_sign_ups(uow: UnitOfWork, events: list[Event]) -> None:
     payloads = [e.payload for e in events]
@@ -95,21 +120,13 @@ def record_sign_ups(uow: UnitOfWork, events: list[Event]) -> None:
     for p in payloads:
         # A sign-up of someone erased meanwhile (the events crossed) is kept without link.
         linked = p["person_id"] not in erased
-        row = {
-            "registration_id": p["registration_id"] if linked else None,
-            "person_id": p["person_id"] if linked else None,
-            "activity_id": p["activity_id"],
-            "activity_kind": p["activity_kind"],
-            "activity_date": days.get(p["activity_id"]) or local_date(p["activity_starts_at"]),
-            "school_id": p["school_id"],
-            "role": p["role"],
-            "age_band": p["age_band"],
-            "phase": p["phase"],
-            "municipality": p["municipality"],
-            "status": Status.SIGNED_UP,
-            "attended": None,
-        }
-        rows[p["registration_id"] if linked else id(p)] = row
+        rows[p["registration_id"] if linked else id(p)] = _fact_row(
+            p,
+            days,
+            registration_id=p["registration_id"] if linked else None,
+            person_id=p["person_id"] if linked else None,
+            attended=None,
+        )
     repository.add_sign_ups(uow.session, list(rows.values()))
 
 
@@ -151,20 +168,7 @@ def record_imported_participation(uow: UnitOfWork, events: list[Event]) -> None:
     payloads = list(latest.values())
     days = repository.activity_dates(uow.session, (p["activity_id"] for p in payloads))
     rows = [
-        {
-            "registration_id": p["record_id"],
-            "person_id": None,
-            "activity_id": p["activity_id"],
-            "activity_kind": p["activity_kind"],
-            "activity_date": days.get(p["activity_id"]) or local_date(p["activity_starts_at"]),
-            "school_id": p["school_id"],
-            "role": p["role"],
-            "age_band": p["age_band"],
-            "phase": p["phase"],
-            "municipality": p["municipality"],
-            "status": Status.SIGNED_UP,
-            "attended": p["attended"],
-        }
+        _fact_row(p, days, registration_id=p["record_id"], person_id=None, attended=p["attended"])
         for p in payloads
     ]
     repository.add_sign_ups(uow.session, rows)

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from lob_common.contracts import new_event
-from lob_common.db import DatabaseHandle, make_engine, migrate
-from lob_testing import sample
+from lob_testing import migrated_database, sample
 from notifications import handlers
 from notifications.adapters.tables import Base, CalendarEntry, Message, SignUp
 from notifications.service import MIGRATIONS
@@ -21,10 +20,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def db(database_url):
-    engine = make_engine(database_url)
-    migrate(engine, MIGRATIONS)
-    yield DatabaseHandle(engine, Base.metadata)
-    engine.dispose()
+    with migrated_database(database_url, MIGRATIONS, Base.metadata) as handle:
+        yield handle
 
 
 def signed_up(registration_id, person_id, activity_id="a1"):

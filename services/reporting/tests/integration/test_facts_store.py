@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from lob_common.contracts import new_event
-from lob_common.db import DatabaseHandle, make_engine, migrate
-from lob_testing import sample
+from lob_testing import migrated_database, sample
 from reporting import handlers
 from reporting.adapters import repository
 from reporting.adapters.tables import Base, Participation, ParticipationCount
@@ -35,10 +34,8 @@ T0 = datetime(2024, 9, 1, tzinfo=UTC)
 
 @pytest.fixture
 def db(database_url):
-    engine = make_engine(database_url)
-    migrate(engine, MIGRATIONS)
-    yield DatabaseHandle(engine, Base.metadata)
-    engine.dispose()
+    with migrated_database(database_url, MIGRATIONS, Base.metadata) as handle:
+        yield handle
 
 
 class Season:
