@@ -40,8 +40,8 @@ def _env(amqp_uri: str, ports: dict[str, int], smtp_port: int) -> dict[str, str]
 
 def _ready(port: int) -> bool:
     try:
-        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+    except requests.RequestException:  # refused, or too slow to answer yet (a busy machine)
         return False
 
 

@@ -139,17 +139,27 @@ def _published_signed_up(system: LocalSystem, registration_id: str) -> dict:
 
 
 # The prompt-stop tests use an HTTP-only service (tests/e2e/idle_http_service.py): the case
-# ShutdownWaker exists for. Measured: with the waker it stops in 0.2-0.8 s; without it an idle one
-# ignores SIGTERM for ~60 s. (A service with an AMQP consumer stops in ~3 s even without the
-# waker, so it cannot show whether the waker works.)
-STOP_BOUND_SECONDS = 5
+# ShutdownWaker exists for. Measured: with the waker it stops in 0.2-0.8 s on an idle machine and
+# in 1.4-6 s under load (load average 11 on 2 cores; SIGINT, which needs no waker, alike, so that
+# is the stop's own work going slowly); without the waker an idle one ignores SIGTERM for 56-61 s.
+# The bound sits between the two: a 5 s bound failed a correct service on a busy machine. (A
+# service with an AMQP consumer stops in ~3 s even without the waker, so it cannot show whether
+# the waker works.)
+STOP_BOUND_SECONDS = 20
+IDLE_SECONDS = 2  # before the signal; more than the idle service's HTTP read timeout (1 s)
 IDLE_SERVICE_DIR = Path(__file__).parent
 
 
 @contextmanager
 def idle_http_service(tmp_path: Path, amqp_uri: str, service: str) -> Iterator[subprocess.Popen]:
     """`nameko run` of a class from idle_http_service.py, answering and then idle; killed after."""
-    config = service_test_config("reporting", amqp_uri, f"sqlite:///{tmp_path}/idle.db")
+    # A read timeout of 1 s, not 10: a request the server had to wait for (a slow client on a busy
+    # machine) leaves its read timer in the hub even once cancelled, and that timer wakes the
+    # hub when it comes due. With 10 s a service without the waker stopped 10-11 s after SIGTERM
+    # under load (60 s idle), so no bound told the two apart; see IDLE_SECONDS.
+    config = service_test_config(
+        "reporting", amqp_uri, f"sqlite:///{tmp_path}/idle.db", HTTP_READ_TIMEOUT_SECONDS=1
+    )
     config_path = tmp_path / "idle.yml"
     config_path.write_text(yaml.safe_dump(config))
     log_path = tmp_path / "idle.log"
@@ -180,8 +190,9 @@ def idle_http_service(tmp_path: Path, amqp_uri: str, service: str) -> Iterator[s
         # the hub, which would wake it and hide a missing waker.
         poll(lambda: _healthy(process, base_url(config), log_path), timeout=60, what=service)
         # Deliberately idle for a moment, so the hub has finished the requests above and sleeps:
-        # the slow case. There is no event to poll for; it is the absence of events.
-        time.sleep(1)
+        # the slow case. There is no event to poll for; it is the absence of events. Longer than
+        # the read timeout, so every read timer (cancelled or not) has come due and gone.
+        time.sleep(IDLE_SECONDS)
         yield process
     finally:
         if process.poll() is None:
@@ -199,8 +210,8 @@ def _healthy(process: subprocess.Popen, url: str, log_path: Path) -> bool:
     if process.poll() is not None:
         raise AssertionError(f"the service exited: {log_path.read_text()}")
     try:
-        return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(f"{url}/healthz", timeout=10).status_code == 200
+    except requests.RequestException:  # refused, or too slow to answer yet (a busy machine)
         return False
 
 

@@ -435,6 +435,8 @@ class Examination:
     problems: list[str]
     notification_problems: list[str]  # the subset about notifications' own bookkeeping
     only_sending_left: bool = False  # every unsent message of the burst is `sending`
+    # Problems no waiting can undo (a mail in the sink twice, a sign-up stored twice).
+    lasting: list[str] = field(default_factory=list)
 
 
 def examine(system: FaultSystem, burst: Burst) -> Examination:
@@ -459,8 +461,10 @@ def examine(system: FaultSystem, burst: Burst) -> Examination:
     stored_twice = sum(c - 1 for c in per_email.values() if c > 1)
     lost = [i for i in acknowledged if i not in stored_ids]
     unexpected = [i for i in stored_ids if i not in acknowledged]
+    lasting: list[str] = []
     if stored_twice:
-        problems.append(f"{stored_twice} sign-ups stored twice")
+        lasting.append(f"{stored_twice} sign-ups stored twice")
+        problems.append(lasting[-1])
     if lost:
         problems.append(f"{len(lost)} acknowledged sign-ups not stored")
     if unexpected:
@@ -475,9 +479,9 @@ def examine(system: FaultSystem, burst: Burst) -> Examination:
     resent = sum(c - 1 for c in message_ids.values() if c > 1)
     unmailed = [e for e in per_email if e not in confirmations]
     if mailed_twice:
-        notification_problems.append(
-            f"{mailed_twice} duplicate confirmations ({resent} with the same Message-ID)"
-        )
+        twice = f"{mailed_twice} duplicate confirmations ({resent} with the same Message-ID)"
+        lasting.append(twice)
+        notification_problems.append(lasting[-1])
     if unmailed:
         notification_problems.append(f"{len(unmailed)} stored sign-ups without a confirmation")
     statuses = Counter(
@@ -522,7 +526,7 @@ def examine(system: FaultSystem, burst: Burst) -> Examination:
         "client_retries": sum(s.attempts - 1 for s in burst.sign_ups),
     }
     only_sending = bool(pending) and set(pending) == {"sending"}
-    return Examination(figures, problems, notification_problems, only_sending)
+    return Examination(figures, problems, notification_problems, only_sending, lasting)
 
 
 def settle(
@@ -545,6 +549,10 @@ def settle(
         found = examine(system, burst)
         now = time.monotonic()
         if not found.problems:
+            return found, now - began
+        if set(found.problems) <= set(found.lasting):
+            # Everything else holds (nothing unsent, queued or `sending` is left to change it):
+            # waiting longer cannot undo a duplicate, only cost the run its stall bound.
             return found, now - began
         seen = (found.figures, found.problems)
         if seen != last_seen:

@@ -99,8 +99,8 @@ class LocalSystem:
         if self.processes[name].poll() is not None:
             raise AssertionError(f"{name} exited: {(self.root / f'{name}.log').read_text()}")
         try:
-            return requests.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{self.url(name)}/readyz", timeout=10).status_code == 200
+        except requests.RequestException:  # refused, or too slow to answer yet (a busy machine)
             return False
 
     def stop_all(self) -> None:

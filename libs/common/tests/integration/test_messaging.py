@@ -130,15 +130,17 @@ class Picky:
 
 
 def test_a_short_retry_does_not_wait_behind_a_long_one(broker, container_factory, monkeypatch):
-    # Delays 0.1 s, 0.4 s, 1.6 s. A sits in its 1.6 s delay when B fails for the first time;
-    # B's 0.1 s retry must come back long before A's.
+    # Delays 0.25 s, 1 s, 4 s. A sits in its 4 s delay when B fails for the first time; B's
+    # 0.25 s retry must come back long before A's (behind A's delay it would come back only
+    # after A's fourth attempt). With 0.1/0.4/1.6 s, B's whole round trip through the broker
+    # had to fit in 1.6 s, too little room on a busy machine.
     key = ("registration", "signed_up")
     monkeypatch.setitem(
         contracts.SUBSCRIPTIONS, key, (*contracts.SUBSCRIPTIONS[key], "testsvc.handle_signed_up")
     )
     first, second = new_event("signed_up", PAYLOAD), new_event("signed_up", PAYLOAD)
     Picky.always, Picky.attempts, Picky.processed = {first.event_id}, [], []
-    config = {"AMQP_URI": broker, "EVENT_MAX_ATTEMPTS": 5, "EVENT_RETRY_BASE_SECONDS": 0.1}
+    config = {"AMQP_URI": broker, "EVENT_MAX_ATTEMPTS": 5, "EVENT_RETRY_BASE_SECONDS": 0.25}
     container_factory(Picky, config).start()
     _send(broker, dump_event(first))
     poll(lambda: Picky.attempts.count(first.event_id) == 3, what="three attempts of the first")

@@ -41,7 +41,10 @@ class Region:
 
     def sign_up(self, age=14, activity_id="dag", **changes):
         self.n += 1
-        born = SOON.date().replace(year=SOON.year - age) - timedelta(days=40)
+        # `age` on the activity's day; day 28 at most, as SOON can be 29 February (from 30
+        # January of a leap year) and replace(year=...) then fails in a common year.
+        born = SOON.date().replace(year=SOON.year - age, day=min(SOON.day, 28))
+        born -= timedelta(days=40)
         body = {
             "activity_id": activity_id,
             "first_name": "Noor",
