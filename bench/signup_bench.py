@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import queue
@@ -40,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from kombu import Connection, Consumer, Producer, Queue
@@ -376,29 +377,33 @@ class OpenLoop:
     IDLE_CONNECTION_SECONDS = 5.0
 
     def _work(self) -> None:
-        sessions: dict[str, tuple[requests.Session, float]] = {}
+        # http.client with one kept connection per registration process: `requests` cost the
+        # generator about 1.4 ms of CPU per sign-up on the cores the services share.
+        connections: dict[str, tuple[http.client.HTTPConnection, float]] = {}
+        headers = {**OPERATOR, "Content-Type": "application/json"}
         while (job := self.jobs.get()) is not None:
             n, scheduled, dispatched = job
             url = self.urls[n % len(self.urls)]
-            session, last_used = sessions.get(url, (None, 0.0))
-            if session is None or time.perf_counter() - last_used > self.IDLE_CONNECTION_SECONDS:
-                if session is not None:
-                    session.close()
-                session = requests.Session()
+            connection, last_used = connections.get(url, (None, 0.0))
+            if connection is None or time.perf_counter() - last_used > self.IDLE_CONNECTION_SECONDS:
+                if connection is not None:
+                    connection.close()
+                connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
             error = None
             try:
-                response = session.post(
-                    f"{url}/registrations",
-                    headers=OPERATOR,
-                    json=sign_up_body(self.activity, n),
-                    timeout=60,
-                )
-                if response.status_code != 201:
-                    error = str(response.status_code)
-            except requests.RequestException as exc:
+                body = json.dumps(sign_up_body(self.activity, n))
+                connection.request("POST", "/registrations", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                if response.status != 201:
+                    error = str(response.status)
+                if response.will_close:
+                    connection.close()
+            except (OSError, http.client.HTTPException) as exc:
                 error = type(exc).__name__
+                connection.close()
             finished = time.perf_counter()
-            sessions[url] = (session, finished)
+            connections[url] = (connection, finished)
             with self.lock:
                 self.in_flight -= 1
                 self.last_answer = max(self.last_answer, finished)

@@ -99,7 +99,7 @@ def test_consent_in_the_browser_gets_the_pupil_planned_and_mailed(system):
     with chromium() as browser:
         browser.get(link)
         browser.find_element(By.ID, "give").click()
-        poll(lambda: "toestemming gegeven" in browser.page_source, what="the thank-you page")
+        poll(lambda: "U hebt toestemming gegeven" in browser.page_source, what="the thank-you")
 
     poll(
         lambda: any(s.startswith("Je programma") for s in subjects(system, pupil)),
@@ -120,8 +120,8 @@ def test_a_refusal_tells_the_pupil_and_erases_them_from_every_service(system):
     with chromium() as browser:
         browser.get(link)
         browser.find_element(By.ID, "refuse").click()
-        # Not "geen toestemming": the refuse button itself says so, and the browser would then
-        # be closed before its POST was sent.
+        # Not "geen toestemming": the refuse button itself says so, and the browser would be
+        # closed before its POST was sent.
         poll(
             lambda: "U hebt geen toestemming gegeven" in browser.page_source,
             what="the refusal page",

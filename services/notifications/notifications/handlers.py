@@ -33,10 +33,11 @@ from typing import Any, TypeVar
 
 import tenacity
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lob_common import metrics
-from lob_common.contracts import Event
+from lob_common.contracts import Event, payload_json
 from lob_common.db import DatabaseHandle, UnitOfWork, idempotent, idempotent_batch, utcnow
 from notifications.adapters.smtp import PermanentFailure, TransientFailure, without_addresses
 from notifications.adapters.tables import (
@@ -194,17 +195,30 @@ def pending_message(
     )
 
 
-def queue_message(
-    db: DatabaseHandle, event: Event, template: str, data: dict[str, Any] | None = None
-) -> str | None:
-    """Create the message an event calls for; None if this event was handled before."""
-    message = new_message(event, template, data)
-    return message.id if _store_message(db, event, message) else None
+def queue_programme_messages(db: DatabaseHandle, events: list[Event], template: str) -> list[str]:
+    """`programme_assigned`, `programme_changed` or `waitlisted` in batches (lob_common.batch;
+    an info day's publication brings one per pupil at once): each event's message (_queue_in),
+    all in one transaction with one claim query; a redelivered event queues nothing. A message
+    keeps its event's payload (the text needs it). The ids of the new messages, to hand to the
+    sending loop once committed."""
+    ids: list[str] = []
+    _store_programme_messages(db, events, template, ids)
+    return ids
 
 
-@idempotent
-def _store_message(uow: UnitOfWork, event: Event, message: Message) -> None:
-    _remember_sign_up(uow, event.payload, active=event.event_type == "signed_up")
+@idempotent_batch
+def _store_programme_messages(
+    uow: UnitOfWork, events: list[Event], template: str, ids: list[str]
+) -> None:
+    for event in events:  # in order: a later change compares with the one before it
+        message = new_message(event, template, payload_json(event))
+        _queue_in(uow, event, message)
+        ids.append(message.id)
+
+
+def _queue_in(uow: UnitOfWork, event: Event, message: Message) -> None:
+    """Queue the message a programme event calls for, in the event's transaction."""
+    _remember_sign_up(uow, event.payload, active=False)
     if message.template == "programme_changed":
         message.data = {**message.data, "previous": _last_programme(uow, message.registration_id)}
     if message.template in ("programme_changed", "programme_assigned", "waitlisted"):
@@ -223,7 +237,7 @@ def queue_sign_up_confirmations(db: DatabaseHandle, events: list[Event]) -> list
 
 @idempotent_batch
 def _store_sign_ups(uow: UnitOfWork, events: list[Event], ids: list[str]) -> None:
-    """What _store_message does for one `signed_up`, for many: the sign-ups and calendar entries
+    """What _queue_in does for one `signed_up`, for many: the sign-ups and calendar entries
     they touch read in one query each, the new rows written by one flush at the commit."""
     messages = [new_message(event, "sign_up_confirmation") for event in events]
     registrations = sorted({m.registration_id for m in messages})
@@ -868,7 +882,8 @@ def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[C
         }
         if not before:
             return []
-        claimed = uow.session.execute(
+        # The rows this UPDATE wrote are the ones claimed, each with our token.
+        rows = uow.session.execute(
             update(Message)
             .where(Message.id.in_(list(before)))
             .where(or_(_due(now), _stale_claim(now, lease)))
@@ -880,12 +895,7 @@ def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[C
                 lease_until=now + lease,
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not claimed:
-            return []
-        rows = uow.session.execute(
-            select(
+            .returning(
                 Message.id,
                 Message.template,
                 Message.registration_id,
@@ -893,8 +903,11 @@ def _claim_batch(db: DatabaseHandle, ids: list[str], lease: timedelta) -> list[C
                 Message.data,
                 Message.attempts,
                 Message.claim_token,
-            ).where(Message.id.in_(list(before)), Message.status == "sending")
+            )
+            .execution_options(synchronize_session=False)
         ).all()
+        if not rows:
+            return []
         mine = [row for row in rows if row.claim_token == tokens[row.id]]
         cancelled = _cancelled_sign_ups(uow, {row.registration_id for row in mine})
         uow.commit()
@@ -1140,15 +1153,43 @@ class _Batch:
             self._held_until = float("-inf")
 
 
+# Outcomes written by one fenced UPDATE per (status, note): the same values for every message of
+# the group. Postponed and failed ones (rare, each with its own retry time or event) are written
+# one by one through the ORM.
+_PLAIN_OUTCOMES = ("sent", "cancelled")
+
+
 def _record(db: DatabaseHandle, records: list[_Record]) -> None:
     """The outcomes of a batch in one transaction, each only if its claim is still ours."""
-    ids = [r.claim.message_id for r in records]
     applied: list[_Record] = []
     events: dict[str, list[dict[str, Any]]] = {}
+    plain: dict[tuple[str, str | None], list[_Record]] = {}
+    others: list[_Record] = []
+    for record in records:
+        if record.status in _PLAIN_OUTCOMES:
+            plain.setdefault((record.status, record.note), []).append(record)
+        else:
+            others.append(record)
     with db() as uow:
-        rows = {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))}
         now = utcnow()
-        for record in records:
+        for (status, note), group in plain.items():
+            held = _record_plain(uow, group, status, note, now)
+            for record in group:
+                if record.claim.message_id not in held:
+                    _log_taken_over(record.claim)
+                    continue
+                if status == "sent":
+                    events.setdefault("notification_sent", []).append(
+                        _sent_event(record.claim.message_id, record.claim, now)
+                    )
+                applied.append(record)
+        ids = [r.claim.message_id for r in others]
+        rows = (
+            {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))}
+            if ids
+            else {}
+        )
+        for record in others:
             message = rows.get(record.claim.message_id)
             if not _holds(message, record.claim):
                 continue
@@ -1172,13 +1213,56 @@ def _record(db: DatabaseHandle, records: list[_Record]) -> None:
             metrics.NOTIFICATIONS.labels(record.claim.template, status).inc()
 
 
+def _record_plain(
+    uow: UnitOfWork, group: list[_Record], status: str, note: str | None, now: datetime
+) -> set[str]:
+    """One outcome for a group of messages in one UPDATE, fenced per message: a row is written
+    only while it is `sending` under its own claim's token (the tokens are unique, so matching
+    any of the group's tokens is matching its own). The ids written."""
+    values: dict[str, Any] = {
+        "status": status,
+        "claim_token": None,
+        "lease_until": None,
+        "updated_at": now,
+        "last_error": note,
+    }
+    if status == "sent":
+        values["sent_at"] = now
+    return set(
+        uow.session.scalars(
+            update(Message)
+            .where(
+                Message.id.in_([r.claim.message_id for r in group]),
+                Message.claim_token.in_([r.claim.token for r in group]),
+                Message.status == "sending",
+            )
+            .values(**values)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def _log_taken_over(claim: Claim) -> None:
+    log.warning(
+        "message %s: its claim was taken over by another process; leaving it to that one",
+        claim.message_id,
+    )
+
+
+def _sent_event(message_id: str, claim: Claim, now: datetime) -> dict[str, Any]:
+    return {
+        "notification_id": message_id,
+        "template": claim.template,
+        "person_id": claim.person_id or None,
+        "sent_at": now.isoformat(),
+    }
+
+
 def _holds(message: Message | None, claim: Claim) -> bool:
     """The claim still holds the message; False when another process took it over."""
     if message is None or message.claim_token != claim.token or message.status != "sending":
-        log.warning(
-            "message %s: its claim was taken over by another process; leaving it to that one",
-            claim.message_id,
-        )
+        _log_taken_over(claim)
         return False
     return True
 
@@ -1216,6 +1300,31 @@ def _apply(message: Message, record: _Record, now: datetime) -> tuple[str, dict[
     }
 
 
+# A message in one of these has its outcome; any other is still to be sent.
+FINAL_STATUSES = frozenset({"sent", "failed", "cancelled"})
+
+
+def _say_unsent_on_commit(uow: UnitOfWork, unsent: dict[tuple[str, str], int]) -> None:
+    """An erasure that drops mails not yet sent (e.g. a consent refusal's outcome mails when
+    notifications was away longer than registration's erasure grace) is not silent: once the
+    erasure commits, a warning without personal data and `lob_notifications_total{status=
+    "erased_unsent"}` say how many of which kind will never go out."""
+    if not unsent:
+        return
+
+    def say(_session: Any) -> None:
+        kinds = sorted({template for template, _ in unsent})
+        log.warning(
+            "a person was erased before %d message(s) could be sent (%s); they will not be sent",
+            sum(unsent.values()),
+            ", ".join(kinds),
+        )
+        for (template, _status), count in unsent.items():
+            metrics.NOTIFICATIONS.labels(template, "erased_unsent").inc(count)
+
+    sa_event.listen(uow.session, "after_commit", say, once=True)
+
+
 @idempotent
 def forget_person(uow: UnitOfWork, event: Event) -> None:
     """Erasure: drop every message about the person (sent ones included) and the copy of their
@@ -1249,6 +1358,7 @@ def forget_person(uow: UnitOfWork, event: Event) -> None:
             uow.session.add(DeliveryCount(template=template, status=status, count=count))
         else:
             row.count += count
+    _say_unsent_on_commit(uow, {(t, s): c for t, s, c in counts if s not in FINAL_STATUSES})
     uow.session.query(Message).filter_by(person_id=person_id).delete()
     uow.session.query(SignUp).filter_by(person_id=person_id).delete()
     uow.session.query(CalendarEntry).filter_by(person_id=person_id).delete()

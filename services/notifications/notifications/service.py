@@ -10,7 +10,7 @@ from nameko.exceptions import MethodNotFound
 from nameko.timer import timer
 
 from lob_common.batch import batch_event_handler
-from lob_common.contracts import Event, payload_json
+from lob_common.contracts import Event
 from lob_common.db import utcnow
 from lob_common.messaging import RpcProxy, event_handler
 from lob_common.providers import Database, ServiceBase, call_with_timeout
@@ -109,24 +109,25 @@ class NotificationsService(ServiceBase):
             self.hand_over(ids)
         return len(ids)
 
-    def _queue_and_deliver(self, event: Event, template: str) -> bool:
-        """Store the message with the payload (the text needs it); the sending loop sends it."""
-        message_id = handlers.queue_message(self.db, event, template, payload_json(event))
-        if message_id:
-            self.hand_over([message_id])
-        return message_id is not None
+    def _queue_programmes(self, events: list[Event], template: str) -> int:
+        """Store the messages of a batch of programme events with their payloads (the text
+        needs them), in one transaction; the sending loop sends them."""
+        ids = handlers.queue_programme_messages(self.db, events, template)
+        if ids:
+            self.hand_over(ids)
+        return len(ids)
 
-    @event_handler("scheduling", "programme_assigned")
-    def handle_programme_assigned(self, event: Event) -> bool:
-        return self._queue_and_deliver(event, "programme_assigned")
+    @batch_event_handler("scheduling", "programme_assigned")
+    def handle_programme_assigned(self, events: list[Event]) -> int:
+        return self._queue_programmes(events, "programme_assigned")
 
-    @event_handler("scheduling", "programme_changed")
-    def handle_programme_changed(self, event: Event) -> bool:
-        return self._queue_and_deliver(event, "programme_changed")
+    @batch_event_handler("scheduling", "programme_changed")
+    def handle_programme_changed(self, events: list[Event]) -> int:
+        return self._queue_programmes(events, "programme_changed")
 
-    @event_handler("scheduling", "waitlisted")
-    def handle_waitlisted(self, event: Event) -> bool:
-        return self._queue_and_deliver(event, "waitlisted")
+    @batch_event_handler("scheduling", "waitlisted")
+    def handle_waitlisted(self, events: list[Event]) -> int:
+        return self._queue_programmes(events, "waitlisted")
 
     @event_handler("registration", "sign_up_cancelled")
     def handle_sign_up_cancelled(self, event: Event) -> bool:

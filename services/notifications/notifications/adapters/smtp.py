@@ -99,6 +99,28 @@ def _header(name: str, value: str) -> tuple[str, Any]:
 # The sender and the subjects of a mailing repeat; addresses, dates and ids are not kept.
 _repeated_header = lru_cache(maxsize=64)(_header)
 
+# Values the policy writes back exactly as given, on one line (tests/unit/test_mime.py checks
+# these patterns against _header): a plain address and our Message-IDs.
+_PLAIN = {
+    "To": re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"),
+    "Message-ID": re.compile(r"<[A-Za-z0-9-]+@[A-Za-z0-9-]+>"),
+}
+
+
+def _unique_header(name: str, value: str) -> tuple[str, str]:
+    """`_header` for a value of each mail (its address, its id): a plain one is written as it
+    is, without the policy's parse (about 0.05 ms a header); anything else goes through it."""
+    plain = _PLAIN.get(name)
+    if plain is not None and len(value) < 900 and plain.fullmatch(value):
+        return f"{name}: {value}\n", value
+    return _header(name, value)
+
+
+def _date_header(moment: datetime) -> str:
+    """`_header("Date", format_datetime(moment))[0]`: the policy parses the date and writes it
+    with format_datetime again, so the text stays as it is (test_mime.py checks)."""
+    return f"Date: {format_datetime(moment)}\n"
+
 
 def _text_part(text: str, subtype: str, mime_version: bool) -> str:
     # EmailMessage.set_content(text, cte="quoted-printable") and add_alternative(...): the body
@@ -207,18 +229,17 @@ class Mailer:
                 + _contentmanager._encode_base64(content, _BUILD_POLICY.max_line_length)
             )
         sender_line, sender = _repeated_header("From", self.sender)
-        to_line, to = _header("To", email.to)
+        to_line, to = _unique_header("To", email.to)
         from_address = getaddresses([sender])[0][1]
         recipients = [address for _, address in getaddresses([to])]
         if not "".join([from_address, *recipients]).isascii():
             return None
-        date = format_datetime(datetime.now(AMSTERDAM))
         headers = (
             sender_line
             + to_line
             + _repeated_header("Subject", email.subject)[0]
-            + _header("Date", date)[0]
-            + _header("Message-ID", message_id)[0]
+            + _date_header(datetime.now(AMSTERDAM))
+            + _unique_header("Message-ID", message_id)[0]
         )
         text = _text_part(email.text, "plain", mime_version=not (email.html or attachments))
         body = (

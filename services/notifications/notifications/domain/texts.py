@@ -18,14 +18,18 @@ from lob_common.timeutil import dutch_day, local
 from notifications.domain.calendar import calendar_uid, invitation
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# The templates ship with the code: read once per process. Jinja2's default (auto_reload) looks
+# at every template file's modification time on every mail (three to seven stat calls each).
 _HTML = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
+    auto_reload=False,
     autoescape=select_autoescape(["html"], default_for_string=True),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
 )
 _TEXT = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
+    auto_reload=False,
     autoescape=False,
     undefined=StrictUndefined,
     keep_trailing_newline=True,

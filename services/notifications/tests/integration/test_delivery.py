@@ -186,6 +186,32 @@ def test_erasure_forgets_every_message_about_the_person(setup, broker):
     assert counts == {("sign_up_confirmation", "sent"): 1}
 
 
+def test_an_erasure_that_drops_unsent_mail_says_so(setup, broker, caplog):
+    """A mail still waiting (here: no SMTP server) when its person is erased never goes out:
+    a warning without personal data and a metric say so, instead of silence."""
+    from prometheus_client import REGISTRY
+
+    def erased_unsent():
+        labels = {"template": "sign_up_confirmation", "status": "erased_unsent"}
+        return REGISTRY.get_sample_value("lob_notifications_total", labels) or 0
+
+    s, _ = setup
+    before = erased_unsent()
+    registration = s.sign_up()
+    poll(lambda: [m for m in s.messages() if m.status == "pending"], what="the waiting mail")
+
+    with caplog.at_level("WARNING", logger="notifications.handlers"):
+        publish_event(
+            broker, "person_erased", sample("person_erased", person_id=registration["person_id"])
+        )
+        poll(lambda: s.messages() == [], what="the messages about the person to be gone")
+        poll(lambda: erased_unsent() == before + 1, what="the metric of mail erased unsent")
+
+    [warning] = [r.getMessage() for r in caplog.records if "erased before" in r.getMessage()]
+    assert "1 message(s)" in warning and "sign_up_confirmation" in warning
+    assert registration["person_id"] not in warning and "@" not in warning
+
+
 def per_recipient_and_subject(folder):
     from collections import Counter
 

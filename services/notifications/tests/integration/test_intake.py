@@ -1,5 +1,5 @@
-"""The intake of sign-ups in batches (lob_common.batch) on SQLite and PostgreSQL: one
-confirmation per new sign-up, however often its event arrives (the broker path is in
+"""The intake of sign-ups and programme events in batches (lob_common.batch) on SQLite and
+PostgreSQL: one message per new event, however often it arrives (the broker path is in
 test_delivery.py)."""
 
 from __future__ import annotations
@@ -79,3 +79,41 @@ def test_a_later_invitation_for_the_same_person_and_activity_gets_a_higher_seque
     with db() as uow:
         sequences = uow.session.scalars(select(Message.data)).all()
     assert sorted(d["sequence"] for d in sequences) == [0, 1, 2]
+
+
+def programme_event(event_type, registration_id, **fields):
+    payload = sample(event_type, registration_id=registration_id, **fields)
+    return replace(new_event(event_type, payload), handler=f"notifications.handle_{event_type}")
+
+
+def test_programme_events_in_one_batch_are_each_told_once_and_in_order(db):
+    assigned = [programme_event("programme_assigned", f"r{n}", person_id=f"p{n}") for n in range(3)]
+    first_change = programme_event("programme_changed", "r1", person_id="p1", plan_version=2)
+    second_change = programme_event(
+        "programme_changed",
+        "r1",
+        person_id="p1",
+        plan_version=3,
+        workshop={"workshop_id": "w2"},
+    )
+
+    assert len(handlers.queue_programme_messages(db, assigned, "programme_assigned")) == 3
+    changes = [first_change, second_change, first_change]
+    assert len(handlers.queue_programme_messages(db, changes, "programme_changed")) == 2
+    assert handlers.queue_programme_messages(db, assigned, "programme_assigned") == []
+
+    with db() as uow:
+        messages = uow.session.scalars(select(Message).order_by(Message.created_at)).all()
+    assert [(m.template, m.registration_id) for m in messages] == [
+        ("programme_assigned", "r0"),
+        ("programme_assigned", "r1"),
+        ("programme_assigned", "r2"),
+        ("programme_changed", "r1"),
+        ("programme_changed", "r1"),
+    ]
+    # The second change says what changed since the first one, not since the assignment.
+    told_first, told_second = (m.data for m in messages[3:])
+    assert told_first["previous"]["workshop"] is None
+    assert told_second["previous"]["workshop"]["workshop_id"] == "w1"
+    # One invitation after another for r1's person: every one with a higher SEQUENCE.
+    assert [m.data["sequence"] for m in messages if m.registration_id == "r1"] == [0, 1, 2]

@@ -6,10 +6,13 @@ import io
 import random
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
-from email.utils import getaddresses
+from email.utils import format_datetime, getaddresses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lob_common.timeutil import AMSTERDAM
 from notifications.adapters import smtp
 from notifications.adapters.smtp import Mailer
 from notifications.domain.samples import CONTACT, CONTACTS, DATA
@@ -103,3 +106,37 @@ def test_what_it_cannot_write_directly_is_left_to_the_email_package():
     assert (
         mailer.message_bytes(Email(to="zoë@voorbeeld.nl", subject="x", text="t"), "<1@x>") is None
     )
+
+
+# The headers of each mail written without the policy's parse when their value is plain: the
+# same line (and parsed value) as the policy gives, for any value the shortcut takes.
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(smtp._PLAIN["To"], fullmatch=True))
+def test_a_plain_address_is_written_as_the_policy_writes_it(address):
+    line, parsed = smtp._header("To", address)
+    assert smtp._unique_header("To", address) == (line, str(parsed))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(smtp._PLAIN["Message-ID"], fullmatch=True))
+def test_a_message_id_is_written_as_the_policy_writes_it(message_id):
+    assert (
+        smtp._unique_header("Message-ID", message_id)[0]
+        == smtp._header("Message-ID", message_id)[0]
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)))
+def test_a_date_is_written_as_the_policy_writes_it(moment):
+    local = moment.replace(tzinfo=UTC).astimezone(AMSTERDAM)
+    assert smtp._date_header(local) == smtp._header("Date", format_datetime(local))[0]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["Mirthe <m@x.nl>", "a..b@x.nl", ".a@x.nl", "é@x.nl", "a@x.nl, b@y.nl", "a@[127.0.0.1]"],
+)
+def test_any_other_address_goes_through_the_policy(address):
+    line, parsed = smtp._header("To", address)
+    assert smtp._unique_header("To", address) == (line, parsed)

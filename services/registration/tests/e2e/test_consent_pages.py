@@ -120,8 +120,8 @@ def test_a_refusal_in_the_browser_erases_the_pupil_from_the_database(service):
     with chromium() as browser:
         browser.get(link)
         browser.find_element(By.ID, "refuse").click()
-        # Not "geen toestemming": the refuse button itself says so, and the browser would then
-        # be closed before its POST was sent.
+        # Not "geen toestemming": the refuse button itself says so, and the browser would be
+        # closed before its POST was sent.
         poll(
             lambda: "U hebt geen toestemming gegeven" in browser.page_source,
             what="the refusal page",
