@@ -138,18 +138,9 @@ def make_engine(url: str) -> Engine:
 # connections are back in use within milliseconds and are never pinged.
 PING_AFTER_IDLE_SECONDS = 10.0
 
-
-@functools.cache
-def _select() -> Any:
-    """The real select module, not eventlet's green one (which has no poll): a zero-timeout
-    poll of a pooled connection's socket never waits. Looked up at the first checkout, when
-    eventlet's hub (which keeps the original) runs; at import time patcher.original would import
-    a second copy of the module before the hub's own."""
-    if patcher.is_monkey_patched("select"):
-        return patcher.original("select")
-    import select
-
-    return select
+# The real select module, not eventlet's green one (which has no poll): a zero-timeout poll of a
+# pooled connection's socket never waits.
+_select = patcher.original("select")
 
 
 def _checked_in(_dbapi_connection: Any, record: Any) -> None:
@@ -170,9 +161,8 @@ def _refuse_dead_connection(dialect: Any, dbapi_connection: Any, record: Any, _p
     """
     if getattr(dbapi_connection, "closed", False):
         raise exc.InvalidatePoolError("the database connection is closed")
-    select = _select()
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    poller = _select.poll()
+    poller.register(dbapi_connection.fileno(), _select.POLLIN | _select.POLLERR | _select.POLLHUP)
     if poller.poll(0):
         raise exc.InvalidatePoolError("the database ended the connection (restart or cut)")
     idle_since = record.info.get("idle_since")
