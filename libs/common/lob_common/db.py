@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -128,30 +127,19 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=10)
-    event.listen(engine, "checkin", _checked_in)
-    event.listen(engine, "checkout", functools.partial(_refuse_dead_connection, engine.dialect))
+    event.listen(engine, "checkout", _refuse_dead_connection)
     return engine
 
-
-# A connection idle in the pool longer than this is pinged (a `SELECT 1`) when checked out: a
-# firewall or NAT that silently drops idle connections leaves no trace on the socket. Under load
-# connections are back in use within milliseconds and are never pinged.
-PING_AFTER_IDLE_SECONDS = 10.0
 
 # The real select module, not eventlet's green one (which has no poll): a zero-timeout poll of a
 # pooled connection's socket never waits.
 _select = patcher.original("select")
 
 
-def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-    if record is not None:
-        record.info["idle_since"] = time.monotonic()
-
-
-def _refuse_dead_connection(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+def _refuse_dead_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """A pooled connection the server has let go of is replaced before use, so a restarted
     database costs no failed request: what pool_pre_ping did with a `SELECT 1` round trip per
-    checkout, done by looking at the socket instead (and pinging only a long-idle connection).
+    checkout, done by looking at the socket instead.
 
     An idle connection (no transaction, nothing asked) gets nothing from PostgreSQL unless the
     server ends it: a restart or a terminated backend sends its error and closes the socket, a
@@ -165,15 +153,6 @@ def _refuse_dead_connection(dialect: Any, dbapi_connection: Any, record: Any, _p
     poller.register(dbapi_connection.fileno(), _select.POLLIN | _select.POLLERR | _select.POLLHUP)
     if poller.poll(0):
         raise exc.InvalidatePoolError("the database ended the connection (restart or cut)")
-    idle_since = record.info.get("idle_since")
-    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-        return
-    try:
-        dialect.do_ping(dbapi_connection)
-    except dialect.loaded_dbapi.Error as error:
-        raise exc.InvalidatePoolError(
-            f"an idle database connection failed a ping: {error}"
-        ) from error
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -7,7 +7,6 @@ database restart does to its clients (without restarting the machine's server fo
 import pytest
 from sqlalchemy import MetaData, create_engine, exc, text
 
-import lob_common.db
 from lob_common.db import DatabaseHandle, make_engine, messaging_tables
 from lob_testing import TcpProxy
 
@@ -64,25 +63,5 @@ def test_control_a_pool_that_does_not_look_fails_the_first_request_after_a_resta
         with pytest.raises(exc.OperationalError):
             _one(db)
         assert _one(db) == 1  # SQLAlchemy threw the dead connection away after it failed
-    finally:
-        engine.dispose()
-
-
-def test_a_connection_idle_for_long_is_pinged_and_one_in_steady_use_is_not(
-    proxy, postgres_url, monkeypatch
-):
-    """A firewall that drops idle connections leaves no trace on the socket: a connection idle
-    past PING_AFTER_IDLE_SECONDS is asked `SELECT 1` first; one in steady use costs no ping."""
-    engine = make_engine(_through(proxy, postgres_url))
-    pings = []
-    ping = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
-    db = _handle(engine)
-    try:
-        assert [_one(db) for _ in range(3)] == [1, 1, 1]
-        assert pings == []
-        monkeypatch.setattr(lob_common.db, "PING_AFTER_IDLE_SECONDS", 0.0)
-        assert _one(db) == 1
-        assert len(pings) == 1
     finally:
         engine.dispose()
