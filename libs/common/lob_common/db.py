@@ -19,7 +19,6 @@ from typing import Any, Concatenate, ParamSpec
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from eventlet import patcher
 from sqlalchemy import (
     JSON,
     Column,
@@ -33,7 +32,6 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
-    exc,
     insert,
     select,
     text,
@@ -126,33 +124,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10)
-    event.listen(engine, "checkout", _refuse_dead_connection)
-    return engine
-
-
-# The real select module, not eventlet's green one (which has no poll): a zero-timeout poll of a
-# pooled connection's socket never waits.
-_select = patcher.original("select")
-
-
-def _refuse_dead_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """A pooled connection the server has let go of is replaced before use, so a restarted
-    database costs no failed request: what pool_pre_ping did with a `SELECT 1` round trip per
-    checkout, done by looking at the socket instead.
-
-    An idle connection (no transaction, nothing asked) gets nothing from PostgreSQL unless the
-    server ends it: a restart or a terminated backend sends its error and closes the socket, a
-    cut network resets it. Either makes the socket readable (or the driver has already seen the
-    connection closed). Then every connection pooled before now is thrown away, as after a
-    failed pre-ping, and the pool connects anew.
-    """
-    if getattr(dbapi_connection, "closed", False):
-        raise exc.InvalidatePoolError("the database connection is closed")
-    poller = _select.poll()
-    poller.register(dbapi_connection.fileno(), _select.POLLIN | _select.POLLERR | _select.POLLHUP)
-    if poller.poll(0):
-        raise exc.InvalidatePoolError("the database ended the connection (restart or cut)")
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _ensure_sqlite_dir(url: str) -> None:
