@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import http.client
 import json
 import os
@@ -436,11 +437,15 @@ class OpenLoop:
         return began
 
 
+OPEN_LOOP_RUNS = itertools.count(1)
+
+
 def open_loop(
     system: LocalSystem, mails: MailCounter, rate: float, seconds: float, end_to_end: bool
 ) -> dict:
     """Sign-ups arriving at `rate` per second for `seconds`, spread over the processes."""
-    activity = f"bench-rate-{rate:g}".replace(".", "-")
+    # One activity per run, so the same rate may be asked twice (--rate 100,100).
+    activity = f"bench-rate-{rate:g}-{next(OPEN_LOOP_RUNS)}".replace(".", "-")
     publish_activity(system, activity)
     total = max(1, round(rate * seconds))
     generator = OpenLoop(system.registration_urls, activity)
