@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import http.client
+import itertools
 import json
 import os
 import queue
