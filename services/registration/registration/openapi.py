@@ -35,6 +35,8 @@ from registration.schemas_participants import (
     PersonExportOut,
 )
 
+# An ETag here is a short hash: a longer If-Match is refused (400).
+IF_MATCH_MAX_LENGTH = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 PROBLEM = {"application/problem+json": {"schema": "ProblemOut"}}
@@ -492,7 +494,7 @@ def openapi_document(openapi_version: str = "3.1.0") -> dict[str, Any]:
                         "in": "header",
                         "name": "If-Match",
                         "required": False,
-                        "schema": {"type": "string", "maxLength": 200},
+                        "schema": {"type": "string", "maxLength": IF_MATCH_MAX_LENGTH},
                         "description": "Updates: the ETag of the version you changed.",
                     }
                 ],

@@ -48,7 +48,7 @@ from registration.domain.errors import (
 )
 from registration.domain.links import LinkExpired, LinkRefused
 from registration.domain.roster import MAX_BYTES, MAX_ROWS, too_many_bytes
-from registration.openapi import openapi_document
+from registration.openapi import IF_MATCH_MAX_LENGTH, openapi_document
 from registration.problems import problem_for
 from registration.schemas import (
     ActivityIn,
@@ -118,9 +118,19 @@ def reply(
 
 
 def if_match(request: Request) -> tuple[str, ...] | None:
-    """The strong ETags an update names (("*",) for any); None without If-Match."""
+    """The strong ETags an update names (("*",) for any); None without If-Match. A value longer
+    than any ETag we hand out is refused (400), also where it would not be looked at (a new
+    activity), so a client's mistake is said instead of ignored."""
     if "If-Match" not in request.headers:
         return None
+    if len(request.headers["If-Match"]) > IF_MATCH_MAX_LENGTH:
+        raise Problem(
+            400,
+            "invalid-header",
+            "If-Match klopt niet",
+            f"If-Match is langer dan {IF_MATCH_MAX_LENGTH} tekens. Stuur de ETag die "
+            "GET /activities/{id} gaf, tussen aanhalingstekens.",
+        )
     tags = request.if_match
     return ("*",) if tags.star_tag else tuple(tags.as_set())
 

@@ -408,6 +408,21 @@ def test_an_update_needs_the_current_etag(region):
     assert shown.headers["ETag"] == with_it.headers["ETag"]
 
 
+def test_an_if_match_longer_than_any_etag_is_refused_and_changes_nothing(region):
+    too_long = {"If-Match": '"' + "a" * 300 + '"'}
+    new = region.call("POST", "/activities", json=activity("nieuw-lang"), headers=too_long)
+    update = region.call(
+        "POST", "/activities", json=activity("hosted", title="Anders"), headers=too_long
+    )
+
+    for answer in (new, update):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["code"] == "invalid-header"
+        assert "If-Match" in answer.json()["detail"]
+    assert region.call("GET", "/activities/nieuw-lang").status_code == 404
+    assert region.call("GET", "/activities/hosted").json()["title"] != "Anders"
+
+
 def _infoday(**changes):
     sessions = [
         {"session_id": f"S{i}", "title": f"Sessie {i}", "capacity": 30, "rounds": [1, 2, 3]}
