@@ -29,7 +29,7 @@ DAY = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
 @pytest.fixture
 def both(broker, tmp_path, container_factory):
     registration_config = service_test_config(
-        "registration", broker, f"sqlite:///{tmp_path}/registration.db", RPC_TIMEOUT_SECONDS=2
+        "registration", broker, f"sqlite:///{tmp_path}/registration.db", RPC_TIMEOUT_SECONDS=5
     )
     registration = container_factory(RegistrationService, registration_config)
     registration.start()

@@ -78,7 +78,7 @@ def participants(system: LocalSystem, activity: str) -> int:
         f"{system.url('reporting')}/reports/participation",
         params={"activity_id": activity},
         headers=OPERATOR,
-        timeout=5,
+        timeout=30,
     ).json()
     return sum(a["participants"] for a in report["activities"])
 

@@ -94,7 +94,7 @@ def system(broker, tmp_path, container_factory):
         "reporting",
         broker,
         f"sqlite:///{tmp_path}/reporting.db",
-        RPC_TIMEOUT_SECONDS=2,
+        RPC_TIMEOUT_SECONDS=5,
         KEY_CACHE_SECONDS=0,
     )
     rep = container_factory(ReportingService, config)
