@@ -197,10 +197,11 @@ def pending_message(
 
 def queue_programme_messages(db: DatabaseHandle, events: list[Event], template: str) -> list[str]:
     """`programme_assigned`, `programme_changed` or `waitlisted` in batches (lob_common.batch;
-    an info day's publication brings one per pupil at once): each event's message (_queue_in),
-    all in one transaction with one claim query; a redelivered event queues nothing. A message
-    keeps its event's payload (the text needs it). The ids of the new messages, to hand to the
-    sending loop once committed."""
+    an info day's publication brings one per pupil at once): each event's message, all in one
+    transaction with one claim query; a redelivered event queues nothing. A message keeps its
+    event's payload (the text needs it), a change also the programme told before, and a school
+    that had its digest hears of it in the next one. The ids of the new messages, to hand to
+    the sending loop once committed."""
     ids: list[str] = []
     _store_programme_messages(db, events, template, ids)
     return ids
@@ -212,18 +213,13 @@ def _store_programme_messages(
 ) -> None:
     for event in events:  # in order: a later change compares with the one before it
         message = new_message(event, template, payload_json(event))
-        _queue_in(uow, event, message)
-        ids.append(message.id)
-
-
-def _queue_in(uow: UnitOfWork, event: Event, message: Message) -> None:
-    """Queue the message a programme event calls for, in the event's transaction."""
-    _remember_sign_up(uow, event.payload, active=False)
-    if message.template == "programme_changed":
-        message.data = {**message.data, "previous": _last_programme(uow, message.registration_id)}
-    if message.template in ("programme_changed", "programme_assigned", "waitlisted"):
+        _remember_sign_up(uow, event.payload, active=False)
+        if template == "programme_changed":
+            previous = _last_programme(uow, message.registration_id)
+            message.data = {**message.data, "previous": previous}
         _digest_due_again(uow, message.registration_id)
-    _add(uow, message)
+        _add(uow, message)
+        ids.append(message.id)
 
 
 def queue_sign_up_confirmations(db: DatabaseHandle, events: list[Event]) -> list[str]:
@@ -237,8 +233,8 @@ def queue_sign_up_confirmations(db: DatabaseHandle, events: list[Event]) -> list
 
 @idempotent_batch
 def _store_sign_ups(uow: UnitOfWork, events: list[Event], ids: list[str]) -> None:
-    """What _queue_in does for one `signed_up`, for many: the sign-ups and calendar entries
-    they touch read in one query each, the new rows written by one flush at the commit."""
+    """The confirmations of many `signed_up`: the sign-ups and calendar entries they touch
+    read in one query each, the new rows written by one flush at the commit."""
     messages = [new_message(event, "sign_up_confirmation") for event in events]
     registrations = sorted({m.registration_id for m in messages})
     sign_ups = {

@@ -41,7 +41,8 @@ def next_batch(queue: LightQueue, size: int) -> tuple[list[str], bool]:
 
 
 class HandOver(DependencyProvider):
-    """`self.hand_over(ids)`: messages just queued go to the sending loop of this process."""
+    """`self.hand_over(ids)`: messages just queued go to the sending loop of this process (an
+    empty list hands over nothing)."""
 
     def setup(self) -> None:
         self.queue: LightQueue = LightQueue()

@@ -105,16 +105,14 @@ class NotificationsService(ServiceBase):
         """The confirmations of a batch of sign-ups (lob_common.batch): one transaction, then
         all new messages to the sending loop."""
         ids = handlers.queue_sign_up_confirmations(self.db, events)
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
         return len(ids)
 
     def _queue_programmes(self, events: list[Event], template: str) -> int:
         """Store the messages of a batch of programme events with their payloads (the text
         needs them), in one transaction; the sending loop sends them."""
         ids = handlers.queue_programme_messages(self.db, events, template)
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
         return len(ids)
 
     @batch_event_handler("scheduling", "programme_assigned")
@@ -133,22 +131,19 @@ class NotificationsService(ServiceBase):
     def handle_sign_up_cancelled(self, event: Event) -> bool:
         """Nothing still queued for the sign-up goes out; one confirmation of the cancellation."""
         ids = handlers.queue_sign_up_cancelled(self.db, event)
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
         return bool(ids)
 
     @event_handler("registration", "activity_cancelled")
     def handle_activity_cancelled(self, event: Event) -> bool:
         """Every participant of the activity is told; queued mails about it are not sent."""
         ids = handlers.queue_activity_cancelled(self.db, event)
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
         return bool(ids)
 
     def _queue_many(self, event: Event, templates: list[str], void: bool = False) -> bool:
         ids = handlers.queue_many(self.db, event, templates, void_sign_up=void)
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
         return bool(ids)
 
     @event_handler("registration", "consent_requested")
@@ -192,8 +187,7 @@ class NotificationsService(ServiceBase):
     def send_digests(self) -> None:
         """The school digests that are due (after a publication or a later change)."""
         ids = handlers.queue_due_digests(self.db, utcnow())
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
 
     @timer(interval=3600)
     def send_operator_summary(self) -> None:
@@ -213,5 +207,4 @@ class NotificationsService(ServiceBase):
         activity; they leave at the sending rate."""
         days = float(self.config.get("MAIL_REMINDER_DAYS", 2))
         ids = handlers.queue_reminders(self.db, utcnow(), timedelta(days=days))
-        if ids:
-            self.hand_over(ids)
+        self.hand_over(ids)
