@@ -22,6 +22,13 @@ from registration.domain import model
 from registration.domain.links import Link, LinkPurpose
 from registration.domain.rules import age_band, age_on
 
+# A registration with its person and activity (registration_of, registrations_with_people).
+_WITH_PERSON_AND_ACTIVITY = (
+    select(Registration, Person, Activity)
+    .join(Person, Person.id == Registration.person_id)
+    .join(Activity, Activity.id == Registration.activity_id)
+)
+
 
 class ParticipantStore:
     def __init__(self, session: Session) -> None:
@@ -56,10 +63,7 @@ class ParticipantStore:
 
     def registration_of(self, registration_id: str) -> tuple[Registration, Person, Activity] | None:
         row = self.session.execute(
-            select(Registration, Person, Activity)
-            .join(Person, Person.id == Registration.person_id)
-            .join(Activity, Activity.id == Registration.activity_id)
-            .where(Registration.id == registration_id)
+            _WITH_PERSON_AND_ACTIVITY.where(Registration.id == registration_id)
         ).first()
         return (row[0], row[1], row[2]) if row else None
 
@@ -70,10 +74,7 @@ class ParticipantStore:
         if not registration_ids:
             return {}
         rows = self.session.execute(
-            select(Registration, Person, Activity)
-            .join(Person, Person.id == Registration.person_id)
-            .join(Activity, Activity.id == Registration.activity_id)
-            .where(Registration.id.in_(registration_ids))
+            _WITH_PERSON_AND_ACTIVITY.where(Registration.id.in_(registration_ids))
         ).all()
         return {row[0].id: (row[0], row[1], row[2]) for row in rows}
 
