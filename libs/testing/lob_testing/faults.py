@@ -463,8 +463,9 @@ def examine(system: FaultSystem, burst: Burst) -> Examination:
     unexpected = [i for i in stored_ids if i not in acknowledged]
     lasting: list[str] = []
     if stored_twice:
-        lasting.append(f"{stored_twice} sign-ups stored twice")
-        problems.append(lasting[-1])
+        twice = f"{stored_twice} sign-ups stored twice"
+        lasting.append(twice)
+        problems.append(twice)
     if lost:
         problems.append(f"{len(lost)} acknowledged sign-ups not stored")
     if unexpected:
@@ -481,7 +482,7 @@ def examine(system: FaultSystem, burst: Burst) -> Examination:
     if mailed_twice:
         twice = f"{mailed_twice} duplicate confirmations ({resent} with the same Message-ID)"
         lasting.append(twice)
-        notification_problems.append(lasting[-1])
+        notification_problems.append(twice)
     if unmailed:
         notification_problems.append(f"{len(unmailed)} stored sign-ups without a confirmation")
     statuses = Counter(
